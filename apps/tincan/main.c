@@ -1,0 +1,173 @@
+/* tincan: the server binary. It owns the process-wide state (signals, the logger) that the library
+ * leaves to applications. */
+#include "tincan/tincan.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef TINCAN_DEFAULT_WEB
+#define TINCAN_DEFAULT_WEB "web"
+#endif
+
+/* Connections still open this long after SIGINT/SIGTERM are cut, so the process exits in time. */
+#define SHUTDOWN_GRACE_MS 4000
+
+typedef struct app {
+  uv_loop_t loop;
+  tc_logger_t log;
+  tc_io_t *io;
+  tc_http_server_t *http;
+  uv_timer_t grace;
+} app_t;
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: tincan [options]\n"
+          "  --host ADDR            address to listen on (default 127.0.0.1)\n"
+          "  --port N               TCP port (default 8080; 0 picks a free one)\n"
+          "  --web DIR              folder of static files (default %s)\n"
+          "  --log-level LEVEL      debug, info, warn, error or off (default info)\n"
+          "  --request-timeout MS   time allowed to send a whole request (default 10000)\n"
+          "  --header-limit BYTES   largest request header section (default 16384)\n"
+          "  --body-limit BYTES     largest request body (default 1048576)\n"
+          "  --help                 this text\n"
+          "  --version              the version\n",
+          TINCAN_DEFAULT_WEB);
+}
+
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) {
+  char *end;
+  if (!*s || *s == '-') return -1;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (*end || v < min || v > max) return -1;
+  *out = v;
+  return 0;
+}
+
+static void on_grace_timeout(uv_timer_t *t) {
+  app_t *app = t->data;
+  tc_log(&app->log, TC_LOG_WARN, "tincan", "closing %zu connections that did not finish in time",
+         tc_io_conn_count(app->io));
+  tc_io_shutdown(app->io);
+}
+
+static void on_signal(tc_io_t *io, int signum, void *ud) {
+  (void)io;
+  app_t *app = ud;
+  tc_log(&app->log, TC_LOG_INFO, "tincan", "%s: shutting down",
+         signum == SIGINT ? "SIGINT" : "SIGTERM");
+  tc_http_server_stop(app->http);
+  uv_timer_start(&app->grace, on_grace_timeout, SHUTDOWN_GRACE_MS, 0);
+}
+
+int main(int argc, char **argv) {
+  const char *host = "127.0.0.1";
+  const char *web = TINCAN_DEFAULT_WEB;
+  uint64_t port = 8080;
+  tc_http_server_config_t hcfg = {0};
+  app_t app = {.log = {.fn = tc_log_stderr, .min_level = TC_LOG_INFO}};
+
+  enum { O_HOST = 256, O_PORT, O_WEB, O_LOG, O_REQ_TIMEOUT, O_HDR_LIMIT, O_BODY_LIMIT };
+  static const struct option opts[] = {
+      {"host", required_argument, NULL, O_HOST},
+      {"port", required_argument, NULL, O_PORT},
+      {"web", required_argument, NULL, O_WEB},
+      {"log-level", required_argument, NULL, O_LOG},
+      {"request-timeout", required_argument, NULL, O_REQ_TIMEOUT},
+      {"header-limit", required_argument, NULL, O_HDR_LIMIT},
+      {"body-limit", required_argument, NULL, O_BODY_LIMIT},
+      {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, 'V'},
+      {NULL, 0, NULL, 0},
+  };
+  int ch;
+  uint64_t v;
+  while ((ch = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+    switch (ch) {
+      case O_HOST: host = optarg; break;
+      case O_PORT:
+        if (parse_u64(optarg, 0, 65535, &port)) goto bad_value;
+        break;
+      case O_WEB: web = optarg; break;
+      case O_LOG:
+        if (tc_log_level_parse(optarg, &app.log.min_level)) goto bad_value;
+        break;
+      case O_REQ_TIMEOUT:
+        if (parse_u64(optarg, 1, 86400000, &hcfg.request_timeout_ms)) goto bad_value;
+        break;
+      case O_HDR_LIMIT:
+        if (parse_u64(optarg, 256, 1 << 24, &v)) goto bad_value;
+        hcfg.max_header_bytes = (size_t)v;
+        break;
+      case O_BODY_LIMIT:
+        if (parse_u64(optarg, 1, (uint64_t)1 << 40, &hcfg.max_body)) goto bad_value;
+        break;
+      case 'h': usage(stdout); return 0;
+      case 'V': printf("tincan %s\n", TINCAN_VERSION); return 0;
+      default: usage(stderr); return 2;
+    }
+    continue;
+  bad_value:
+    fprintf(stderr, "tincan: bad value for --%s: %s\n", opts[ch - O_HOST].name, optarg);
+    return 2;
+  }
+  if (optind < argc) {
+    fprintf(stderr, "tincan: unexpected argument: %s\n", argv[optind]);
+    usage(stderr);
+    return 2;
+  }
+
+  /* A peer that resets while we write is normal; it must cost that connection, not the process. */
+  signal(SIGPIPE, SIG_IGN);
+
+  char web_real[PATH_MAX];
+  if (!realpath(web, web_real)) {
+    tc_log(&app.log, TC_LOG_ERROR, "tincan", "web folder %s: not found", web);
+    return 1;
+  }
+  hcfg.static_root = web_real;
+  hcfg.log = &app.log;
+  hcfg.server_name = "tincan/" TINCAN_VERSION;
+
+  uv_loop_init(&app.loop);
+  tc_io_config_t iocfg = {.log = &app.log};
+  int r = tc_io_new(&app.loop, &iocfg, &app.io);
+  if (!r) r = tc_http_server_new(app.io, &hcfg, &app.http);
+  if (r) {
+    tc_log(&app.log, TC_LOG_ERROR, "tincan", "start-up failed: %s", tc_strerror(r));
+    return 1;
+  }
+  tc_io_listener_t *l;
+  r = tc_http_server_listen(app.http, host, (int)port, &l);
+  if (r) {
+    tc_log(&app.log, TC_LOG_ERROR, "tincan", "cannot listen on %s:%d: %s", host, (int)port,
+           tc_strerror(r));
+    return 1;
+  }
+  uv_timer_init(&app.loop, &app.grace);
+  app.grace.data = &app;
+  uv_unref((uv_handle_t *)&app.grace);
+  tc_io_on_signal(app.io, on_signal, &app);
+
+  int bracket = strchr(host, ':') != NULL;
+  tc_log(&app.log, TC_LOG_INFO, "tincan", "tincan %s listening on http://%s%s%s:%d, serving %s",
+         TINCAN_VERSION, bracket ? "[" : "", host, bracket ? "]" : "", tc_io_listener_port(l),
+         web_real);
+
+  uv_run(&app.loop, UV_RUN_DEFAULT);
+
+  uv_close((uv_handle_t *)&app.grace, NULL);
+  tc_io_shutdown(app.io);
+  uv_run(&app.loop, UV_RUN_DEFAULT);
+  tc_http_server_free(app.http);
+  tc_io_free(app.io);
+  uv_run(&app.loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(&app.loop) != 0)
+    tc_log(&app.log, TC_LOG_WARN, "tincan", "event loop closed with handles still open");
+  tc_log(&app.log, TC_LOG_INFO, "tincan", "stopped");
+  return 0;
+}

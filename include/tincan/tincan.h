@@ -1,0 +1,9 @@
+/* tincan: the whole public API. Each module's header documents itself. */
+#ifndef TINCAN_H
+#define TINCAN_H
+
+#include "tincan/base.h"
+#include "tincan/io.h"
+#include "tincan/http.h"
+
+#endif

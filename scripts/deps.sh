@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Installs what building and testing tincan needs on Debian 12, and nothing when it is all there.
+#
+#   scripts/deps.sh          build and test dependencies (and `npm ci` when package.json asks)
+#   scripts/deps.sh bench    the same, plus wrk and nginx-light for bench/http_wrk.sh
+#
+# Silent when everything is present; safe to run with no terminal (CI).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+want=(cmake make gcc clang libclang-rt-14-dev pkg-config libuv1-dev curl)
+# A node from elsewhere (e.g. a newer one) is fine; Debian's would only get in its way.
+if ! command -v node >/dev/null 2>&1; then
+  want+=(nodejs npm)
+fi
+
+for group in "$@"; do
+  case "$group" in
+    bench) want+=(wrk nginx-light) ;;
+    *)
+      echo "deps.sh: unknown group '$group' (known: bench)" >&2
+      exit 2
+      ;;
+  esac
+done
+
+installed() {
+  local status
+  status="$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" || return 1
+  [[ "$status" == "install ok installed" ]]
+}
+
+missing=()
+for pkg in "${want[@]}"; do
+  installed "$pkg" || missing+=("$pkg")
+done
+
+if ((${#missing[@]})); then
+  if [[ "$(id -u)" -eq 0 ]]; then
+    as_root=()
+  elif command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo -n)
+  else
+    echo "deps.sh: missing packages: ${missing[*]} (run as root or install sudo)" >&2
+    exit 1
+  fi
+  echo "deps.sh: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null >/dev/null
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+fi
+
+# Interop tests use pinned npm packages when the repo declares some.
+if [[ -f "$root/package.json" ]]; then
+  if [[ ! -d "$root/node_modules" ]] ||
+    { [[ -f "$root/package-lock.json" ]] && [[ "$root/package-lock.json" -nt "$root/node_modules" ]]; }; then
+    if [[ -f "$root/package-lock.json" ]]; then
+      (cd "$root" && npm ci --no-audit --no-fund --loglevel=error </dev/null >/dev/null)
+    else
+      (cd "$root" && npm install --no-audit --no-fund --loglevel=error </dev/null >/dev/null)
+    fi
+    # npm ci may leave the folder's own mtime older than the lock file; the next run must not redo it.
+    touch "$root/node_modules"
+  fi
+fi

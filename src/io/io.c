@@ -1,0 +1,772 @@
+/* The libuv glue: listeners, connections, the shared read buffer and the once-per-turn flush. */
+#include "tincan/io.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define TC_IO_LINGER_MS 2000
+#define TC_IO_SENDFILE_CHUNK (1u << 20)
+#define TC_IO_FALLBACK_CHUNK (64u << 10)
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* A file range queued for output, and the bytes queued after it. */
+typedef struct tc_io_file {
+  struct tc_io_file *next;
+  int fd;
+  uint64_t off;
+  uint64_t left;
+  tc_buf_t after;
+} tc_io_file_t;
+
+/* Only needed while libuv holds bytes for us (a partial write); most connections never have one. */
+typedef struct tc_io_writer {
+  uv_write_t req;
+  tc_buf_t buf;
+} tc_io_writer_t;
+
+struct tc_io_timeouts {
+  tc_io_t *io;
+  uint64_t ms;
+  uv_timer_t timer;
+  tc_io_conn_t *head, *tail;
+  struct tc_io_timeouts *next_q;
+};
+
+struct tc_io_conn {
+  uv_tcp_t tcp; /* first, so a handle pointer is a connection pointer */
+  tc_io_t *io;
+  const tc_io_handler_t *h;
+  void *ud;
+  tc_buf_t in;  /* bytes the handler left unconsumed; empty (and unallocated) when idle */
+  tc_buf_t out; /* queued, not yet handed to the kernel */
+  tc_io_file_t *files, *files_tail;
+  tc_io_writer_t *writer;
+  uv_shutdown_t *sreq;
+  /* all connections, for shutdown */
+  tc_io_conn_t *prev, *next;
+  /* connections with output to flush this turn, or bytes to deliver again after resume */
+  tc_io_conn_t *next_flush, *next_redeliver;
+  /* the timeout queue this connection waits in */
+  tc_io_timeouts_t *tq;
+  tc_io_conn_t *tq_prev, *tq_next;
+  uint64_t deadline;
+  int close_err;
+  unsigned writing : 1;
+  unsigned in_flush : 1;
+  unsigned in_redeliver : 1;
+  unsigned paused : 1;
+  unsigned closing : 1;      /* no more reads delivered; close once output is flushed */
+  unsigned shut : 1;         /* write side shut down, now draining input before the close */
+  unsigned uv_closing : 1;   /* uv_close issued */
+  unsigned delivering : 1;
+  unsigned peer_eof : 1;
+};
+
+struct tc_io_listener {
+  uv_tcp_t tcp;
+  tc_io_t *io;
+  tc_io_accept_fn on_accept;
+  void *ud;
+  int port;
+  tc_io_listener_t *next;
+};
+
+typedef struct tc_io_sig {
+  uv_signal_t h;
+  struct tc_io_sig *next;
+} tc_io_sig_t;
+
+struct tc_io {
+  uv_loop_t *loop;
+  tc_io_config_t cfg;
+  uint8_t *rbuf;
+  size_t rbuf_size;
+  uv_prepare_t flush_h;
+  uv_idle_t redeliver_h;
+  tc_io_conn_t *conns;
+  size_t nconns;
+  tc_io_conn_t *flush_list;
+  tc_io_conn_t *redeliver_list;
+  tc_io_listener_t *listeners;
+  tc_io_timeouts_t *linger_q;
+  tc_io_sig_t *sigs;
+  void (*on_signal)(tc_io_t *io, int signum, void *ud);
+  void *signal_ud;
+  unsigned signalled : 1;
+  char peer[64];
+};
+
+static void conn_flush(tc_io_conn_t *c);
+static void conn_finish_close(tc_io_conn_t *c);
+static void on_tq_timer(uv_timer_t *t);
+static void on_prepare(uv_prepare_t *h);
+static void conn_deliver(tc_io_conn_t *c);
+
+/* ---- the loop's phases ------------------------------------------------------------------------ */
+
+static void schedule_flush(tc_io_conn_t *c) {
+  if (c->in_flush || c->uv_closing) return;
+  c->in_flush = 1;
+  c->next_flush = c->io->flush_list;
+  if (!c->io->flush_list) uv_prepare_start(&c->io->flush_h, on_prepare);
+  c->io->flush_list = c;
+}
+
+/* "Write before sleep": every connection that queued output this turn gets one flush. */
+static void on_prepare(uv_prepare_t *h) {
+  tc_io_t *io = container_of(h, tc_io_t, flush_h);
+  while (io->flush_list) {
+    tc_io_conn_t *list = io->flush_list;
+    io->flush_list = NULL;
+    while (list) {
+      tc_io_conn_t *c = list;
+      list = c->next_flush;
+      c->in_flush = 0;
+      c->next_flush = NULL;
+      conn_flush(c);
+    }
+  }
+  uv_prepare_stop(&io->flush_h);
+}
+
+static void on_idle(uv_idle_t *h) {
+  tc_io_t *io = container_of(h, tc_io_t, redeliver_h);
+  tc_io_conn_t *list = io->redeliver_list;
+  io->redeliver_list = NULL;
+  while (list) {
+    tc_io_conn_t *c = list;
+    list = c->next_redeliver;
+    c->in_redeliver = 0;
+    c->next_redeliver = NULL;
+    if (!c->closing && !c->paused) conn_deliver(c);
+  }
+  if (!io->redeliver_list) uv_idle_stop(&io->redeliver_h);
+}
+
+int tc_io_new(uv_loop_t *loop, const tc_io_config_t *cfg, tc_io_t **out) {
+  tc_io_t *io = calloc(1, sizeof *io);
+  if (!io) return TC_ENOMEM;
+  io->loop = loop;
+  if (cfg) io->cfg = *cfg;
+  if (!io->cfg.read_buffer_size) io->cfg.read_buffer_size = 64 << 10;
+  if (!io->cfg.max_output) io->cfg.max_output = (size_t)64 << 20;
+  io->rbuf_size = io->cfg.read_buffer_size;
+  io->rbuf = malloc(io->rbuf_size);
+  if (!io->rbuf) {
+    free(io);
+    return TC_ENOMEM;
+  }
+  uv_prepare_init(loop, &io->flush_h);
+  uv_idle_init(loop, &io->redeliver_h);
+  /* Our own handles never keep the loop alive; listeners, connections and timers do. */
+  uv_unref((uv_handle_t *)&io->flush_h);
+  uv_unref((uv_handle_t *)&io->redeliver_h);
+  int r = tc_io_timeouts_new(io, TC_IO_LINGER_MS, &io->linger_q);
+  if (r) {
+    uv_close((uv_handle_t *)&io->flush_h, NULL);
+    uv_close((uv_handle_t *)&io->redeliver_h, NULL);
+    free(io->rbuf);
+    free(io);
+    return r;
+  }
+  *out = io;
+  return 0;
+}
+
+uv_loop_t *tc_io_loop(tc_io_t *io) {
+  return io->loop;
+}
+
+uint64_t tc_io_now(tc_io_t *io) {
+  return uv_now(io->loop);
+}
+
+size_t tc_io_conn_count(tc_io_t *io) {
+  return io->nconns;
+}
+
+static void on_handle_closed_free(uv_handle_t *h) {
+  free(h->data);
+}
+
+/* For handles that sit first in the struct they belong to. */
+static void on_handle_closed_free_self(uv_handle_t *h) {
+  free(h);
+}
+
+void tc_io_shutdown(tc_io_t *io) {
+  while (io->listeners) tc_io_listener_close(io->listeners);
+  for (tc_io_conn_t *c = io->conns; c; c = c->next) tc_io_conn_abort(c, 0);
+  while (io->sigs) {
+    tc_io_sig_t *s = io->sigs;
+    io->sigs = s->next;
+    s->h.data = s;
+    uv_close((uv_handle_t *)&s->h, on_handle_closed_free);
+  }
+}
+
+static void on_io_handle_closed(uv_handle_t *h) {
+  (void)h;
+}
+
+void tc_io_free(tc_io_t *io) {
+  if (!io) return;
+  /* Connections still open here were not closed through the loop: release them outright. */
+  tc_io_timeouts_free(io->linger_q);
+  uv_close((uv_handle_t *)&io->flush_h, on_io_handle_closed);
+  uv_close((uv_handle_t *)&io->redeliver_h, on_io_handle_closed);
+  uv_run(io->loop, UV_RUN_NOWAIT);
+  free(io->rbuf);
+  free(io);
+}
+
+/* ---- signals ---------------------------------------------------------------------------------- */
+
+static void on_uv_signal(uv_signal_t *h, int signum) {
+  tc_io_t *io = h->data;
+  if (io->signalled) return;
+  io->signalled = 1;
+  if (io->on_signal) io->on_signal(io, signum, io->signal_ud);
+}
+
+int tc_io_on_signal(tc_io_t *io, void (*fn)(tc_io_t *io, int signum, void *ud), void *ud) {
+  static const int signums[] = {SIGINT, SIGTERM};
+  io->on_signal = fn;
+  io->signal_ud = ud;
+  for (size_t i = 0; i < sizeof signums / sizeof signums[0]; i++) {
+    tc_io_sig_t *s = calloc(1, sizeof *s);
+    if (!s) return TC_ENOMEM;
+    uv_signal_init(io->loop, &s->h);
+    s->h.data = io;
+    uv_signal_start(&s->h, on_uv_signal, signums[i]);
+    uv_unref((uv_handle_t *)&s->h);
+    s->next = io->sigs;
+    io->sigs = s;
+  }
+  return 0;
+}
+
+/* ---- timeouts --------------------------------------------------------------------------------- */
+
+static void tq_remove(tc_io_conn_t *c) {
+  tc_io_timeouts_t *q = c->tq;
+  if (!q) return;
+  if (c->tq_prev) c->tq_prev->tq_next = c->tq_next;
+  else q->head = c->tq_next;
+  if (c->tq_next) c->tq_next->tq_prev = c->tq_prev;
+  else q->tail = c->tq_prev;
+  c->tq = NULL;
+  c->tq_prev = c->tq_next = NULL;
+  if (!q->head) uv_timer_stop(&q->timer);
+}
+
+static void tq_arm(tc_io_timeouts_t *q) {
+  if (!q->head) return;
+  uint64_t now = uv_now(q->io->loop);
+  uint64_t wait = q->head->deadline > now ? q->head->deadline - now : 0;
+  uv_timer_start(&q->timer, on_tq_timer, wait, 0);
+}
+
+static void on_tq_timer(uv_timer_t *t) {
+  tc_io_timeouts_t *q = container_of(t, tc_io_timeouts_t, timer);
+  uint64_t now = uv_now(q->io->loop);
+  while (q->head && q->head->deadline <= now) {
+    tc_io_conn_t *c = q->head;
+    tq_remove(c);
+    if (c->shut) {
+      conn_finish_close(c);
+    } else if (c->h && c->h->on_timeout && !c->closing) {
+      c->h->on_timeout(c);
+    } else {
+      tc_io_conn_abort(c, TC_ETIMEDOUT);
+    }
+  }
+  if (q->head) tq_arm(q);
+}
+
+int tc_io_timeouts_new(tc_io_t *io, uint64_t ms, tc_io_timeouts_t **out) {
+  tc_io_timeouts_t *q = calloc(1, sizeof *q);
+  if (!q) return TC_ENOMEM;
+  q->io = io;
+  q->ms = ms;
+  uv_timer_init(io->loop, &q->timer);
+  /* A pending deadline alone should not keep a stopping loop alive: connections do that. */
+  uv_unref((uv_handle_t *)&q->timer);
+  *out = q;
+  return 0;
+}
+
+void tc_io_timeouts_free(tc_io_timeouts_t *q) {
+  if (!q) return;
+  while (q->head) tq_remove(q->head);
+  q->timer.data = q;
+  uv_close((uv_handle_t *)&q->timer, on_handle_closed_free);
+}
+
+void tc_io_conn_set_timeout(tc_io_conn_t *c, tc_io_timeouts_t *q) {
+  if (c->tq && c->tq == q && c->tq_next == NULL) {
+    /* Already the tail: only the deadline moves, order is kept. */
+    c->deadline = uv_now(c->io->loop) + q->ms;
+    return;
+  }
+  tq_remove(c);
+  if (!q || c->uv_closing) return;
+  c->deadline = uv_now(c->io->loop) + q->ms;
+  c->tq = q;
+  c->tq_prev = q->tail;
+  if (q->tail) q->tail->tq_next = c;
+  else q->head = c;
+  q->tail = c;
+  if (q->head == c) tq_arm(q);
+}
+
+/* ---- connections ------------------------------------------------------------------------------ */
+
+static void on_conn_closed(uv_handle_t *h) {
+  tc_io_conn_t *c = (tc_io_conn_t *)h;
+  tc_io_t *io = c->io;
+  if (c->prev) c->prev->next = c->next;
+  else io->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  io->nconns--;
+  if (c->h && c->h->on_close) c->h->on_close(c, c->close_err);
+  tc_buf_free(&c->in);
+  tc_buf_free(&c->out);
+  while (c->files) {
+    tc_io_file_t *f = c->files;
+    c->files = f->next;
+    close(f->fd);
+    tc_buf_free(&f->after);
+    free(f);
+  }
+  if (c->writer) {
+    tc_buf_free(&c->writer->buf);
+    free(c->writer);
+  }
+  free(c->sreq);
+  free(c);
+}
+
+static void conn_finish_close(tc_io_conn_t *c) {
+  if (c->uv_closing) return;
+  c->uv_closing = 1;
+  c->closing = 1;
+  tq_remove(c);
+  uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+void tc_io_conn_abort(tc_io_conn_t *c, int err) {
+  if (c->uv_closing) return;
+  if (!c->closing) c->close_err = err;
+  c->closing = 1;
+  conn_finish_close(c);
+}
+
+static void alloc_discard(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  tc_io_conn_t *c = (tc_io_conn_t *)h;
+  (void)suggested;
+  *buf = uv_buf_init((char *)c->io->rbuf, (unsigned)c->io->rbuf_size);
+}
+
+static void read_discard(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  (void)buf;
+  if (nread < 0) conn_finish_close((tc_io_conn_t *)s);
+}
+
+/* After our write side is shut, the peer may still be sending (a body we refused): closing now
+ * would make the kernel answer with a reset that can destroy the response we just sent. So read
+ * and drop input until the peer closes or the linger time passes. */
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  tc_io_conn_t *c = req->data;
+  if (status < 0 || c->peer_eof || c->uv_closing) {
+    conn_finish_close(c);
+    return;
+  }
+  c->shut = 1;
+  tc_io_conn_set_timeout(c, c->io->linger_q);
+  if (uv_read_start((uv_stream_t *)&c->tcp, alloc_discard, read_discard) < 0) conn_finish_close(c);
+}
+
+static void conn_start_shutdown(tc_io_conn_t *c) {
+  if (c->sreq || c->uv_closing) return;
+  c->sreq = calloc(1, sizeof *c->sreq);
+  if (!c->sreq) {
+    conn_finish_close(c);
+    return;
+  }
+  c->sreq->data = c;
+  if (uv_shutdown(c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) < 0) conn_finish_close(c);
+}
+
+void tc_io_conn_close(tc_io_conn_t *c, int err) {
+  if (c->closing || c->uv_closing) return;
+  c->closing = 1;
+  c->close_err = err;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  if (tc_io_conn_pending(c)) schedule_flush(c);
+  else conn_start_shutdown(c);
+}
+
+int tc_io_conn_is_closing(const tc_io_conn_t *c) {
+  return c->closing;
+}
+
+static void on_write_done(uv_write_t *req, int status) {
+  tc_io_writer_t *w = container_of(req, tc_io_writer_t, req);
+  tc_io_conn_t *c = req->data;
+  c->writing = 0;
+  tc_buf_reset(&w->buf);
+  if (status < 0) {
+    tc_io_conn_abort(c, status == UV_ECANCELED ? c->close_err : TC_EIO);
+    return;
+  }
+  conn_flush(c);
+}
+
+/* Hands w->buf to libuv, which writes it when the socket is writable. */
+static int conn_write_async(tc_io_conn_t *c) {
+  tc_io_writer_t *w = c->writer;
+  w->req.data = c;
+  uv_buf_t b = uv_buf_init((char *)tc_buf_data(&w->buf), (unsigned)w->buf.len);
+  if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write_done) < 0) return TC_EIO;
+  c->writing = 1;
+  return 0;
+}
+
+static int conn_ensure_writer(tc_io_conn_t *c) {
+  if (c->writer) return 0;
+  c->writer = calloc(1, sizeof *c->writer);
+  return c->writer ? 0 : TC_ENOMEM;
+}
+
+/* Sends the head file range. Returns 1 when the range is done, 0 when the rest waits for a
+ * write to finish, or an error. */
+static int conn_send_file(tc_io_conn_t *c) {
+  tc_io_file_t *f = c->files;
+  int sock;
+  if (uv_fileno((uv_handle_t *)&c->tcp, &sock) < 0) return TC_EIO;
+  while (f->left > 0) {
+    off_t off = (off_t)f->off;
+    size_t want = f->left < TC_IO_SENDFILE_CHUNK ? (size_t)f->left : TC_IO_SENDFILE_CHUNK;
+    ssize_t n = sendfile(sock, f->fd, &off, want);
+    if (n > 0) {
+      f->off += (uint64_t)n;
+      f->left -= (uint64_t)n;
+      continue;
+    }
+    if (n == 0) return TC_EIO; /* the file shrank under us: the promised length cannot be met */
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) return TC_EIO;
+    /* The socket is full. libuv can only wait for writability through a write, so send the next
+     * piece by copy and come back to sendfile when it completes. */
+    int r = conn_ensure_writer(c);
+    if (r) return r;
+    size_t chunk = f->left < TC_IO_FALLBACK_CHUNK ? (size_t)f->left : TC_IO_FALLBACK_CHUNK;
+    if ((r = tc_buf_reserve(&c->writer->buf, chunk))) return r;
+    ssize_t got = pread(f->fd, tc_buf_tail(&c->writer->buf), chunk, (off_t)f->off);
+    if (got <= 0) return TC_EIO;
+    tc_buf_commit(&c->writer->buf, (size_t)got);
+    f->off += (uint64_t)got;
+    f->left -= (uint64_t)got;
+    if ((r = conn_write_async(c))) return r;
+    return 0;
+  }
+  return 1;
+}
+
+static void conn_pop_file(tc_io_conn_t *c) {
+  tc_io_file_t *f = c->files;
+  c->files = f->next;
+  if (!c->files) c->files_tail = NULL;
+  close(f->fd);
+  /* out is empty here: the bytes queued after the file become the head of the output */
+  tc_buf_free(&c->out);
+  c->out = f->after;
+  free(f);
+}
+
+static void conn_flush(tc_io_conn_t *c) {
+  if (c->writing || c->uv_closing) return;
+  for (;;) {
+    if (c->out.len > 0) {
+      uv_buf_t b = uv_buf_init((char *)tc_buf_data(&c->out), (unsigned)c->out.len);
+      int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+      if (n == UV_EAGAIN) n = 0;
+      if (n < 0) {
+        tc_io_conn_abort(c, TC_EIO);
+        return;
+      }
+      tc_buf_consume(&c->out, (size_t)n);
+      if (c->out.len > 0) {
+        /* Hand the rest to libuv; new output keeps queueing in out meanwhile. */
+        if (conn_ensure_writer(c) < 0) {
+          tc_io_conn_abort(c, TC_ENOMEM);
+          return;
+        }
+        tc_buf_t tmp = c->writer->buf;
+        c->writer->buf = c->out;
+        c->out = tmp;
+        tc_buf_reset(&c->out);
+        if (conn_write_async(c) < 0) tc_io_conn_abort(c, TC_EIO);
+        return;
+      }
+      /* A large buffer that emptied goes back: an idle connection keeps nothing. */
+      if (c->out.cap > 16384) tc_buf_free(&c->out);
+    }
+    if (!c->files) break;
+    int r = conn_send_file(c);
+    if (r < 0) {
+      tc_io_conn_abort(c, r);
+      return;
+    }
+    if (r == 0) return;
+    conn_pop_file(c);
+  }
+  if (c->writer && c->writer->buf.cap > 0) {
+    tc_buf_free(&c->writer->buf);
+  }
+  if (c->closing) {
+    conn_start_shutdown(c);
+    return;
+  }
+  if (c->h && c->h->on_drain) c->h->on_drain(c);
+}
+
+int tc_io_conn_write(tc_io_conn_t *c, const void *p, size_t len) {
+  if (c->closing) return TC_ECLOSED;
+  tc_buf_t *b = tc_io_conn_outbuf(c);
+  if (tc_io_conn_pending(c) + len > c->io->cfg.max_output) return TC_E2BIG;
+  int r = tc_buf_append(b, p, len);
+  if (r) return r;
+  schedule_flush(c);
+  return 0;
+}
+
+tc_buf_t *tc_io_conn_outbuf(tc_io_conn_t *c) {
+  return c->files_tail ? &c->files_tail->after : &c->out;
+}
+
+void tc_io_conn_wrote(tc_io_conn_t *c) {
+  if (!c->closing || c->sreq == NULL) schedule_flush(c);
+}
+
+int tc_io_conn_sendfile(tc_io_conn_t *c, int fd, uint64_t offset, uint64_t len) {
+  if (c->closing) {
+    close(fd);
+    return TC_ECLOSED;
+  }
+  if (len == 0) {
+    close(fd);
+    return 0;
+  }
+  tc_io_file_t *f = calloc(1, sizeof *f);
+  if (!f) {
+    close(fd);
+    return TC_ENOMEM;
+  }
+  f->fd = fd;
+  f->off = offset;
+  f->left = len;
+  if (c->files_tail) c->files_tail->next = f;
+  else c->files = f;
+  c->files_tail = f;
+  schedule_flush(c);
+  return 0;
+}
+
+uint64_t tc_io_conn_pending(const tc_io_conn_t *c) {
+  uint64_t n = c->out.len;
+  if (c->writer) n += c->writer->buf.len;
+  for (const tc_io_file_t *f = c->files; f; f = f->next) n += f->left + f->after.len;
+  return n;
+}
+
+void tc_io_conn_set_handler(tc_io_conn_t *c, const tc_io_handler_t *h, void *ud) {
+  c->h = h;
+  c->ud = ud;
+}
+
+void *tc_io_conn_data(const tc_io_conn_t *c) {
+  return c->ud;
+}
+
+tc_io_t *tc_io_conn_io(const tc_io_conn_t *c) {
+  return c->io;
+}
+
+const char *tc_io_conn_peer(tc_io_conn_t *c) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  char host[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+    if (ss.ss_family == AF_INET) {
+      struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+      uv_ip4_name(a, host, sizeof host);
+      port = ntohs(a->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+      struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+      uv_ip6_name(a, host, sizeof host);
+      port = ntohs(a->sin6_port);
+    }
+  }
+  snprintf(c->io->peer, sizeof c->io->peer, "%s:%d", host, port);
+  return c->io->peer;
+}
+
+/* Hands held and new bytes to the handler until it stops consuming. p/len is the fresh data when it
+ * sits in the shared buffer; NULL when everything is already in c->in. */
+static void conn_run_handler(tc_io_conn_t *c, const uint8_t *p, size_t len) {
+  size_t used = 0;
+  c->delivering = 1;
+  while (used < len && !c->closing && !c->paused && c->h && c->h->on_data) {
+    ssize_t n = c->h->on_data(c, p + used, len - used);
+    if (n < 0) {
+      if (n == TC_ECLOSED) tc_io_conn_close(c, 0);
+      else tc_io_conn_abort(c, (int)n);
+      break;
+    }
+    if (n == 0) break;
+    used += (size_t)n;
+  }
+  c->delivering = 0;
+  if (p == tc_buf_data(&c->in)) {
+    tc_buf_consume(&c->in, used);
+    if (c->in.len == 0) tc_buf_free(&c->in);
+  } else if (used < len && !c->closing) {
+    if (tc_buf_append(&c->in, p + used, len - used) < 0) tc_io_conn_abort(c, TC_ENOMEM);
+  }
+}
+
+static void conn_deliver(tc_io_conn_t *c) {
+  if (c->in.len) conn_run_handler(c, tc_buf_data(&c->in), c->in.len);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  tc_io_conn_t *c = (tc_io_conn_t *)h;
+  (void)suggested;
+  if (c->in.len == 0) {
+    *buf = uv_buf_init((char *)c->io->rbuf, (unsigned)c->io->rbuf_size);
+    return;
+  }
+  /* A partial message is waiting: read straight behind it so it stays contiguous. */
+  size_t want = c->in.len < 16384 ? 16384 : c->in.len;
+  if (want > c->io->rbuf_size) want = c->io->rbuf_size;
+  if (tc_buf_reserve(&c->in, want) < 0) {
+    *buf = uv_buf_init(NULL, 0);
+    return;
+  }
+  *buf = uv_buf_init((char *)tc_buf_tail(&c->in), (unsigned)tc_buf_avail(&c->in));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  tc_io_conn_t *c = (tc_io_conn_t *)s;
+  if (nread == 0) return;
+  if (nread < 0) {
+    if (nread == UV_ENOBUFS) {
+      tc_io_conn_abort(c, TC_ENOMEM);
+      return;
+    }
+    c->peer_eof = 1;
+    if (nread == UV_EOF) tc_io_conn_close(c, TC_ECLOSED);
+    else tc_io_conn_abort(c, TC_ECLOSED);
+    return;
+  }
+  if ((uint8_t *)buf->base == c->io->rbuf) {
+    conn_run_handler(c, c->io->rbuf, (size_t)nread);
+  } else {
+    tc_buf_commit(&c->in, (size_t)nread);
+    conn_deliver(c);
+  }
+}
+
+void tc_io_conn_pause(tc_io_conn_t *c) {
+  if (c->paused || c->closing) return;
+  c->paused = 1;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+void tc_io_conn_resume(tc_io_conn_t *c) {
+  if (!c->paused || c->closing) return;
+  c->paused = 0;
+  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  if (c->in.len && !c->in_redeliver && !c->delivering) {
+    /* Deliver held bytes from the loop, not from inside whatever callback resumed us. */
+    c->in_redeliver = 1;
+    c->next_redeliver = c->io->redeliver_list;
+    if (!c->io->redeliver_list) uv_idle_start(&c->io->redeliver_h, on_idle);
+    c->io->redeliver_list = c;
+  }
+}
+
+/* ---- listeners -------------------------------------------------------------------------------- */
+
+static void on_connection(uv_stream_t *server, int status) {
+  tc_io_listener_t *l = (tc_io_listener_t *)server;
+  tc_io_t *io = l->io;
+  if (status < 0) {
+    tc_log(io->cfg.log, TC_LOG_WARN, "io", "accept failed: %s", uv_strerror(status));
+    return;
+  }
+  tc_io_conn_t *c = calloc(1, sizeof *c);
+  if (!c) return;
+  c->io = io;
+  uv_tcp_init(io->loop, &c->tcp);
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed_free_self);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  c->next = io->conns;
+  if (io->conns) io->conns->prev = c;
+  io->conns = c;
+  io->nconns++;
+  l->on_accept(l, c, l->ud);
+  if (!c->closing && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
+    tc_io_conn_abort(c, TC_EIO);
+}
+
+int tc_io_listen(tc_io_t *io, const char *host, int port, tc_io_accept_fn on_accept, void *ud,
+                 tc_io_listener_t **out) {
+  struct sockaddr_storage ss;
+  if (port < 0 || port > 65535) return TC_EINVAL;
+  if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
+      uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
+    return TC_EINVAL;
+  tc_io_listener_t *l = calloc(1, sizeof *l);
+  if (!l) return TC_ENOMEM;
+  l->io = io;
+  l->on_accept = on_accept;
+  l->ud = ud;
+  uv_tcp_init(io->loop, &l->tcp);
+  int r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
+  if (r == 0) r = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection);
+  if (r < 0) {
+    uv_close((uv_handle_t *)&l->tcp, on_handle_closed_free_self);
+    return r == UV_EADDRINUSE ? TC_EADDRINUSE : r == UV_EACCES ? TC_EACCES : TC_ESYS;
+  }
+  int len = sizeof ss;
+  uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len);
+  l->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                           : ((struct sockaddr_in *)&ss)->sin_port);
+  l->next = io->listeners;
+  io->listeners = l;
+  if (out) *out = l;
+  return 0;
+}
+
+int tc_io_listener_port(const tc_io_listener_t *l) {
+  return l->port;
+}
+
+void tc_io_listener_close(tc_io_listener_t *l) {
+  tc_io_listener_t **pp = &l->io->listeners;
+  while (*pp && *pp != l) pp = &(*pp)->next;
+  if (*pp) *pp = l->next;
+  uv_close((uv_handle_t *)&l->tcp, on_handle_closed_free_self);
+}
