@@ -9,6 +9,9 @@ PORT ?= 8080
 BUILD := build
 TEST_BUILD := build-test
 
+# cmake --build runs make underneath; keep its output to the compiler lines.
+MAKEFLAGS += --no-print-directory
+
 .PHONY: all build run test bench fuzz format clean deps deps-bench
 
 all: build

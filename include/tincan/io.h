@@ -100,8 +100,9 @@ int tc_io_conn_sendfile(tc_io_conn_t *c, int fd, uint64_t offset, uint64_t len);
 /* Bytes queued and not yet written (buffers and files). */
 uint64_t tc_io_conn_pending(const tc_io_conn_t *c);
 
-/* Stops and restarts delivering bytes (backpressure). Bytes already held are delivered again
- * after resume. */
+/* Stops and restarts reading (backpressure). Resume also hands held bytes to the handler again,
+ * from the loop, which is how a handler that returned 0 while busy asks for them once it is
+ * ready; call it even when the connection was not paused. */
 void tc_io_conn_pause(tc_io_conn_t *c);
 void tc_io_conn_resume(tc_io_conn_t *c);
 

@@ -323,6 +323,7 @@ ssize_t tc_http_parse_request(const uint8_t *buf, size_t len, tc_http_request_t 
   req->content_length = -1;
   req->chunked = req->keep_alive = req->upgrade = req->expect_continue = 0;
   req->error_status = 0;
+  if (!len) return TC_EAGAIN;
 
   int r = parse_request_line(&p, end, req);
   if (!r) r = parse_fields(&p, end, req->headers, cap, &count, &f);
@@ -384,6 +385,7 @@ ssize_t tc_http_parse_response(const uint8_t *buf, size_t len, tc_http_response_
   res->version_minor = 0;
   res->content_length = -1;
   res->chunked = res->keep_alive = 0;
+  if (!len) return TC_EAGAIN;
 
   int r = parse_status_line(&p, end, res);
   if (!r) r = parse_fields(&p, end, res->headers, res->num_headers, &count, &f);
@@ -415,6 +417,7 @@ size_t tc_http_find_header_end(const uint8_t *buf, size_t len, size_t from) {
     else
       break;
   }
+  if (from > len) from = len;
   if (from > 3 && from - 3 > i) i = from - 3;
   while (i < len) {
     const uint8_t *lf = memchr(buf + i, '\n', len - i);
@@ -435,9 +438,9 @@ const tc_http_header_t *tc_http_header_get(const tc_http_header_t *h, size_t n, 
 }
 
 int tc_http_token_list_has(tc_slice_t value, const char *token) {
+  if (!value.len) return 0;
   tc_slice_t want = tc_slice_str(token), el;
   const uint8_t *p = value.p, *end = value.p + value.len;
-  if (!value.len) return 0;
   while (next_element(&p, end, &el))
     if (tc_slice_ieq_slice(el, want)) return 1;
   return 0;

@@ -498,8 +498,9 @@ static ssize_t dispatch(http_conn_t *hc, size_t total, tc_slice_t body) {
            (int)path.len, (const char *)path.p, tc_strerror(r));
     tc_http_respond_error(x, 500, 1);
   } else if (x->active && x->deferred) {
+    /* Keep reading while the answer is pending, so that a client that leaves is noticed (a long
+     * poll must learn of it); what it pipelines meanwhile is held, within limits. */
     hc->busy = 1;
-    tc_io_conn_pause(hc->c);
     return (ssize_t)total;
   }
   if (tc_io_conn_is_closing(hc->c)) return (ssize_t)total;
@@ -515,7 +516,10 @@ static ssize_t dispatch(http_conn_t *hc, size_t total, tc_slice_t body) {
 static ssize_t hc_on_data(tc_io_conn_t *c, const uint8_t *p, size_t len) {
   http_conn_t *hc = tc_io_conn_data(c);
   tc_http_server_t *srv = hc->srv;
-  if (hc->busy) return 0;
+  if (hc->busy) {
+    if (len > srv->cfg.max_header_bytes + srv->cfg.max_body) tc_io_conn_pause(c);
+    return 0;
+  }
   if (!hc->in_request) {
     hc->in_request = 1;
     tc_io_conn_set_timeout(c, srv->req_q);

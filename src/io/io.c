@@ -692,9 +692,11 @@ void tc_io_conn_pause(tc_io_conn_t *c) {
 }
 
 void tc_io_conn_resume(tc_io_conn_t *c) {
-  if (!c->paused || c->closing) return;
-  c->paused = 0;
-  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  if (c->closing) return;
+  if (c->paused) {
+    c->paused = 0;
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  }
   if (c->in.len && !c->in_redeliver && !c->delivering) {
     /* Deliver held bytes from the loop, not from inside whatever callback resumed us. */
     c->in_redeliver = 1;

@@ -188,6 +188,11 @@ try {
   await main();
 } catch (err) {
   bad('unexpected error', err && err.stack ? err.stack : String(err));
+  if (closed) await Promise.race([closed, new Promise((r) => setTimeout(r, 1000))]);
+  if (child && (child.exitCode !== null || child.signalCode !== null)) {
+    console.log(`tincan exited (code ${child.exitCode}, signal ${child.signalCode}); its stderr:`);
+    console.log(stderr.split('\n').slice(-40).join('\n'));
+  }
 }
 console.log(`${passed + failed} checks, ${failed} failed`);
 cleanup();
