@@ -9,7 +9,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-want=(cmake make gcc clang libclang-rt-14-dev pkg-config libuv1-dev curl)
+want=(cmake make gcc clang libclang-rt-14-dev pkg-config libuv1-dev zlib1g-dev libssl-dev curl)
 # A node from elsewhere (e.g. a newer one) is fine; Debian's would only get in its way.
 if ! command -v node >/dev/null 2>&1; then
   want+=(nodejs npm)
@@ -61,7 +61,9 @@ if [[ -f "$root/package.json" ]]; then
     else
       (cd "$root" && npm install --no-audit --no-fund --loglevel=error </dev/null >/dev/null)
     fi
-    # npm ci may leave the folder's own mtime older than the lock file; the next run must not redo it.
+    # npm ci may leave the folder's own mtime older than the lock file (or, with no dependencies,
+    # create no folder at all); the next run must not redo it.
+    mkdir -p "$root/node_modules"
     touch "$root/node_modules"
   fi
 fi

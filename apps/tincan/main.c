@@ -24,6 +24,14 @@ typedef struct app {
   uv_timer_t grace;
 } app_t;
 
+/* /echo: every message comes back with its type, text as text and binary as binary. */
+static void echo_on_message(tc_ws_conn_t *c, int opcode, uint8_t *data, size_t len, void *ud) {
+  (void)ud;
+  tc_ws_conn_send(c, opcode, data, len);
+}
+
+static const tc_ws_handlers_t echo_handlers = {.on_message = echo_on_message};
+
 static void usage(FILE *f) {
   fprintf(f,
           "usage: tincan [options]\n"
@@ -137,6 +145,12 @@ int main(int argc, char **argv) {
   tc_io_config_t iocfg = {.log = &app.log};
   int r = tc_io_new(&app.loop, &iocfg, &app.io);
   if (!r) r = tc_http_server_new(app.io, &hcfg, &app.http);
+  if (r) {
+    tc_log(&app.log, TC_LOG_ERROR, "tincan", "start-up failed: %s", tc_strerror(r));
+    return 1;
+  }
+  tc_ws_server_config_t echo_cfg = {.deflate = {.enabled = 1}};
+  r = tc_ws_server_route(app.http, "/echo", &echo_cfg, &echo_handlers, &app);
   if (r) {
     tc_log(&app.log, TC_LOG_ERROR, "tincan", "start-up failed: %s", tc_strerror(r));
     return 1;

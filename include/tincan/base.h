@@ -100,6 +100,25 @@ void tc_buf_free(tc_buf_t *b);
 /* Writes the decimal form of v to out (at least 21 bytes); returns its length. */
 size_t tc_u64_to_str(uint64_t v, char *out);
 
+/* Base64 (RFC 4648 section 4, with padding). encode writes 4*ceil(len/3) characters and a NUL to
+ * out and returns the count; decode is strict (padding required, no whitespace, canonical final
+ * bits) and returns the decoded length, or TC_EINVAL, or TC_E2BIG when cap is too small. */
+size_t tc_base64_encode(const uint8_t *p, size_t len, char *out);
+ssize_t tc_base64_decode(tc_slice_t in, uint8_t *out, size_t cap);
+
+/* Incremental UTF-8 validation (RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF).
+ * Zero-initialise; feed bytes in any split. It fails at the first byte that cannot start or
+ * continue a valid sequence, so a bad message is refused before it ends. */
+typedef struct tc_utf8 {
+  uint32_t state;
+} tc_utf8_t;
+/* 0 while valid so far, TC_EPROTO at the first invalid byte (the state then stays failed). */
+int tc_utf8_feed(tc_utf8_t *v, const uint8_t *p, size_t len);
+/* Non-zero when the input so far ends on a character boundary. */
+int tc_utf8_complete(const tc_utf8_t *v);
+/* Validates a whole string: 0 or TC_EPROTO. */
+int tc_utf8_check(const uint8_t *p, size_t len);
+
 /* Logging. The library holds no logger of its own: a module that logs takes a tc_logger_t in its
  * config (NULL logs nothing), and the application decides where lines go. */
 typedef enum { TC_LOG_DEBUG = 0, TC_LOG_INFO, TC_LOG_WARN, TC_LOG_ERROR, TC_LOG_OFF } tc_log_level_t;

@@ -196,6 +196,9 @@ int tc_http_server_route(tc_http_server_t *srv, const char *path, int prefix,
 /* Stops accepting, closes idle connections and closes the others once their current answer is
  * out. Deferred exchanges stay open until answered. */
 void tc_http_server_stop(tc_http_server_t *srv);
+/* Runs fn(ud) when the server is freed: modules that register routes release their state here. */
+int tc_http_server_on_free(tc_http_server_t *srv, void (*fn)(void *ud), void *ud);
+tc_io_t *tc_http_server_io(const tc_http_server_t *srv);
 /* Frees the server; its connections must be closed already (after stop and the loop ran). */
 void tc_http_server_free(tc_http_server_t *srv);
 /* Open connections that are still speaking HTTP. */

@@ -38,8 +38,10 @@ typedef struct tc_io_handler {
    * connection at once (queued output is still flushed first when the code is TC_ECLOSED).
    * Unconsumed bytes are kept and handed back, with whatever arrives next, on the next call.
    * While bytes remain and the handler consumed some and did not pause reading, it is called
-   * again at once with the rest (so one call may handle one message). */
-  ssize_t (*on_data)(tc_io_conn_t *c, const uint8_t *p, size_t len);
+   * again at once with the rest (so one call may handle one message). The bytes belong to the
+   * I/O layer but the handler may rewrite them in place (a WebSocket unmasks there); unconsumed
+   * bytes come back as the handler left them. */
+  ssize_t (*on_data)(tc_io_conn_t *c, uint8_t *p, size_t len);
   /* Everything queued has been written to the socket. Optional. */
   void (*on_drain)(tc_io_conn_t *c);
   /* The deadline set with tc_io_conn_set_timeout passed. Optional: without it, the connection

@@ -5,5 +5,6 @@
 #include "tincan/base.h"
 #include "tincan/io.h"
 #include "tincan/http.h"
+#include "tincan/ws.h"
 
 #endif

@@ -69,6 +69,40 @@ static inline const uint8_t *scan(const uint8_t *p, const uint8_t *end, uint8_t 
   return p;
 }
 
+/* Word-at-a-time helpers: non-zero when some byte of x is below n (n <= 0x80), or equals b. */
+#define ONES 0x0101010101010101u
+#define HIGHS 0x8080808080808080u
+static inline uint64_t has_below(uint64_t x, uint64_t n) {
+  return (x - ONES * n) & ~x & HIGHS;
+}
+static inline uint64_t has_byte(uint64_t x, uint64_t b) {
+  return has_below(x ^ (ONES * b), 1);
+}
+
+/* scan() for field values, which are long (user agents, cookies) and almost never hold control
+ * bytes: eight bytes are tested at once, and only a word that may hold a stop byte (usually the
+ * line end) is looked at byte by byte. HTAB also stops the fast loop; the table then accepts it. */
+static inline const uint8_t *scan_value(const uint8_t *p, const uint8_t *end) {
+  while (end - p >= 8) {
+    uint64_t x;
+    memcpy(&x, p, 8);
+    if (has_below(x, 0x20) | has_byte(x, 0x7f)) break;
+    p += 8;
+  }
+  return scan(p, end, C_VALUE);
+}
+
+/* The same for the request target, which stops at SP, controls, DEL and '#'. */
+static inline const uint8_t *scan_target(const uint8_t *p, const uint8_t *end) {
+  while (end - p >= 8) {
+    uint64_t x;
+    memcpy(&x, p, 8);
+    if (has_below(x, 0x21) | has_byte(x, 0x7f) | has_byte(x, '#')) break;
+    p += 8;
+  }
+  return scan(p, end, C_TARGET);
+}
+
 /* Consumes CRLF or a bare LF. A CR not followed by LF is an error wherever it appears. */
 static inline int line_end(const uint8_t **pp, const uint8_t *end) {
   const uint8_t *p = *pp;
@@ -198,7 +232,7 @@ static int parse_fields(const uint8_t **pp, const uint8_t *end, tc_http_header_t
     p++;
     while (p < end && is_ows(*p)) p++;
     const uint8_t *val = p;
-    p = scan(p, end, C_VALUE);
+    p = scan_value(p, end);
     const uint8_t *vend = p;
     int r = line_end(&p, end);
     if (r) return r;
@@ -260,7 +294,7 @@ static int parse_request_line(const uint8_t **pp, const uint8_t *end, tc_http_re
   if (p == m || *p != ' ') return TC_EPROTO;
   req->method = (tc_slice_t){m, (size_t)(p - m)};
   const uint8_t *t = ++p;
-  p = scan(p, end, C_TARGET);
+  p = scan_target(p, end);
   if (p == end) return TC_EAGAIN;
   if (p == t || *p != ' ') return TC_EPROTO;
   tc_slice_t target = {t, (size_t)(p - t)};
@@ -315,7 +349,6 @@ static int check_request(tc_http_request_t *req, const fields_t *f) {
 
 ssize_t tc_http_parse_request(const uint8_t *buf, size_t len, tc_http_request_t *req,
                               size_t max_header_bytes) {
-  const uint8_t *p = buf, *end = scan_end(buf, len, max_header_bytes);
   size_t cap = req->num_headers, count = 0;
   fields_t f = {0};
   req->method = req->target = req->path = req->query = req->host = (tc_slice_t){buf, 0};
@@ -324,6 +357,7 @@ ssize_t tc_http_parse_request(const uint8_t *buf, size_t len, tc_http_request_t 
   req->chunked = req->keep_alive = req->upgrade = req->expect_continue = 0;
   req->error_status = 0;
   if (!len) return TC_EAGAIN;
+  const uint8_t *p = buf, *end = scan_end(buf, len, max_header_bytes);
 
   int r = parse_request_line(&p, end, req);
   if (!r) r = parse_fields(&p, end, req->headers, cap, &count, &f);
@@ -377,7 +411,6 @@ static int parse_status_line(const uint8_t **pp, const uint8_t *end, tc_http_res
 
 ssize_t tc_http_parse_response(const uint8_t *buf, size_t len, tc_http_response_t *res,
                                size_t max_header_bytes) {
-  const uint8_t *p = buf, *end = scan_end(buf, len, max_header_bytes);
   size_t count = 0;
   fields_t f = {0};
   res->status = 0;
@@ -386,6 +419,7 @@ ssize_t tc_http_parse_response(const uint8_t *buf, size_t len, tc_http_response_
   res->content_length = -1;
   res->chunked = res->keep_alive = 0;
   if (!len) return TC_EAGAIN;
+  const uint8_t *p = buf, *end = scan_end(buf, len, max_header_bytes);
 
   int r = parse_status_line(&p, end, res);
   if (!r) r = parse_fields(&p, end, res->headers, res->num_headers, &count, &f);
@@ -448,47 +482,89 @@ int tc_http_token_list_has(tc_slice_t value, const char *token) {
 
 const char *tc_http_reason(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 416: return "Range Not Satisfiable";
-    case 417: return "Expectation Failed";
-    case 421: return "Misdirected Request";
-    case 422: return "Unprocessable Content";
-    case 426: return "Upgrade Required";
-    case 428: return "Precondition Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 100:
+      return "Continue";
+    case 101:
+      return "Switching Protocols";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 303:
+      return "See Other";
+    case 304:
+      return "Not Modified";
+    case 307:
+      return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 406:
+      return "Not Acceptable";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Gone";
+    case 411:
+      return "Length Required";
+    case 412:
+      return "Precondition Failed";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 415:
+      return "Unsupported Media Type";
+    case 416:
+      return "Range Not Satisfiable";
+    case 417:
+      return "Expectation Failed";
+    case 421:
+      return "Misdirected Request";
+    case 422:
+      return "Unprocessable Content";
+    case 426:
+      return "Upgrade Required";
+    case 428:
+      return "Precondition Required";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
   }
 }

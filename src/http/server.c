@@ -67,10 +67,15 @@ struct tc_http_server {
   tc_io_timeouts_t *idle_q;
   time_t date_sec;
   char date[32];
+  struct http_cleanup {
+    void (*fn)(void *ud);
+    void *ud;
+  } *cleanups;
+  size_t ncleanups;
   unsigned stopping : 1;
 };
 
-static ssize_t hc_on_data(tc_io_conn_t *c, const uint8_t *p, size_t len);
+static ssize_t hc_on_data(tc_io_conn_t *c, uint8_t *p, size_t len);
 static void hc_on_drain(tc_io_conn_t *c);
 static void hc_on_timeout(tc_io_conn_t *c);
 static void hc_on_close(tc_io_conn_t *c, int err);
@@ -108,8 +113,22 @@ fail:
   return r;
 }
 
+int tc_http_server_on_free(tc_http_server_t *srv, void (*fn)(void *ud), void *ud) {
+  struct http_cleanup *c = realloc(srv->cleanups, (srv->ncleanups + 1) * sizeof *c);
+  if (!c) return TC_ENOMEM;
+  srv->cleanups = c;
+  c[srv->ncleanups++] = (struct http_cleanup){fn, ud};
+  return 0;
+}
+
+tc_io_t *tc_http_server_io(const tc_http_server_t *srv) {
+  return srv->io;
+}
+
 void tc_http_server_free(tc_http_server_t *srv) {
   if (!srv) return;
+  for (size_t i = 0; i < srv->ncleanups; i++) srv->cleanups[i].fn(srv->cleanups[i].ud);
+  free(srv->cleanups);
   for (size_t i = 0; i < srv->nroutes; i++) free(srv->routes[i].path);
   free(srv->routes);
   free(srv->hbuf);
@@ -434,8 +453,8 @@ static ssize_t fail_request(http_conn_t *hc, int status) {
   x->head = 0;
   x->keep_alive = 0;
   tc_buf_reset(&x->hdrs);
-  tc_log(hc->srv->cfg.log, TC_LOG_DEBUG, "http", "%s: answered %d", tc_io_conn_peer(hc->c),
-         status);
+  tc_log(hc->srv->cfg.log, TC_LOG_INFO, "http", "%s: refused a request: %d %s",
+         tc_io_conn_peer(hc->c), status, tc_http_reason(status));
   tc_http_respond_error(x, status, 1);
   tc_io_conn_close(hc->c, 0);
   return TC_ECLOSED;
@@ -513,7 +532,7 @@ static ssize_t dispatch(http_conn_t *hc, size_t total, tc_slice_t body) {
 }
 
 /* Called with everything received since the start of the current request. */
-static ssize_t hc_on_data(tc_io_conn_t *c, const uint8_t *p, size_t len) {
+static ssize_t hc_on_data(tc_io_conn_t *c, uint8_t *p, size_t len) {
   http_conn_t *hc = tc_io_conn_data(c);
   tc_http_server_t *srv = hc->srv;
   if (hc->busy) {

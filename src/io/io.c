@@ -327,9 +327,22 @@ void tc_io_conn_set_timeout(tc_io_conn_t *c, tc_io_timeouts_t *q) {
 
 /* ---- connections ------------------------------------------------------------------------------ */
 
+static void list_remove(tc_io_conn_t **head, tc_io_conn_t *c, size_t link_off) {
+  for (tc_io_conn_t **pp = head; *pp; pp = (tc_io_conn_t **)((char *)*pp + link_off)) {
+    if (*pp == c) {
+      *pp = *(tc_io_conn_t **)((char *)c + link_off);
+      return;
+    }
+  }
+}
+
 static void on_conn_closed(uv_handle_t *h) {
   tc_io_conn_t *c = (tc_io_conn_t *)h;
   tc_io_t *io = c->io;
+  /* Rare enough (closed while output or a redelivery was pending) to walk the lists. */
+  if (c->in_flush) list_remove(&io->flush_list, c, offsetof(tc_io_conn_t, next_flush));
+  if (c->in_redeliver)
+    list_remove(&io->redeliver_list, c, offsetof(tc_io_conn_t, next_redeliver));
   if (c->prev) c->prev->next = c->next;
   else io->conns = c->next;
   if (c->next) c->next->prev = c->prev;
@@ -621,7 +634,7 @@ const char *tc_io_conn_peer(tc_io_conn_t *c) {
 
 /* Hands held and new bytes to the handler until it stops consuming. p/len is the fresh data when it
  * sits in the shared buffer; NULL when everything is already in c->in. */
-static void conn_run_handler(tc_io_conn_t *c, const uint8_t *p, size_t len) {
+static void conn_run_handler(tc_io_conn_t *c, uint8_t *p, size_t len) {
   size_t used = 0;
   c->delivering = 1;
   while (used < len && !c->closing && !c->paused && c->h && c->h->on_data) {

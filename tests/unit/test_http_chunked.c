@@ -45,7 +45,8 @@ static result_t feed_cuts(const uint8_t *in, size_t len, uint64_t max_body, cons
 static int same(const result_t *a, const result_t *b) {
   return a->err == b->err && a->done == b->done && (a->err || a->consumed == b->consumed) &&
          a->body.len == b->body.len &&
-         (a->body.len == 0 || memcmp(tc_buf_data(&a->body), tc_buf_data(&b->body), a->body.len) == 0);
+         (a->body.len == 0 ||
+          memcmp(tc_buf_data(&a->body), tc_buf_data(&b->body), a->body.len) == 0);
 }
 
 /* Whole, then split at every offset into two pieces, then at every pair into three, then byte by
@@ -111,7 +112,8 @@ static void expect_err(const char *s, size_t len, uint64_t max_body, ssize_t err
   tc_buf_free(&r.body);
 }
 
-#define BODY(in, out) expect_body(in, sizeof(in) - 1, out, sizeof(out) - 1, sizeof(in) - 1, __LINE__)
+#define BODY(in, out)                                                                              \
+  expect_body(in, sizeof(in) - 1, out, sizeof(out) - 1, sizeof(in) - 1, __LINE__)
 #define BAD(in) expect_err(in, sizeof(in) - 1, 0, TC_EPROTO, __LINE__)
 
 static void test_valid(void) {

@@ -50,7 +50,8 @@ static ssize_t parse_valid(const char *s, size_t len, tc_http_request_t *req, tc
   }
   /* Incremental end finding, growing by one byte and resuming where the last call stopped. */
   size_t found = 0;
-  for (size_t k = 0; k <= len && !found; k++) found = tc_http_find_header_end(*keep, k, k ? k - 1 : 0);
+  for (size_t k = 0; k <= len && !found; k++)
+    found = tc_http_find_header_end(*keep, k, k ? k - 1 : 0);
   TC_CHECK_EQ_INT(found, r);
   /* The exact section, and a limit equal to its size, give the same answer. */
   tc_http_request_t q;
@@ -320,8 +321,7 @@ static void test_content_length(void) {
   VALID("POST / HTTP/1.1\r\nHost: h\r\ncontent-LENGTH:  007 \r\n\r\n", &req, hs, &b);
   TC_CHECK_EQ_INT(req.content_length, 7);
   free(b);
-  VALID("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4611686018427387904\r\n\r\n", &req, hs,
-        &b);
+  VALID("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4611686018427387904\r\n\r\n", &req, hs, &b);
   TC_CHECK_EQ_INT(req.content_length, (int64_t)1 << 62);
   free(b);
   VALID("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0004611686018427387904\r\n\r\n", &req, hs,
@@ -428,8 +428,9 @@ static void test_connection(void) {
         hs, &b);
   TC_CHECK_EQ_INT(req.keep_alive, 0);
   free(b);
-  VALID("GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n",
-        &req, hs, &b);
+  VALID(
+      "GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n",
+      &req, hs, &b);
   TC_CHECK_EQ_INT(req.upgrade, 1);
   TC_CHECK_EQ_INT(req.keep_alive, 1);
   free(b);
@@ -443,8 +444,8 @@ static void test_connection(void) {
   VALID("GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n", &req, hs, &b);
   TC_CHECK_EQ_INT(req.upgrade, 0);
   free(b);
-  VALID("GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: upgraded\r\n\r\n", &req,
-        hs, &b);
+  VALID("GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: upgraded\r\n\r\n", &req, hs,
+        &b);
   TC_CHECK_EQ_INT(req.upgrade, 0);
   free(b);
 }
@@ -453,8 +454,8 @@ static void test_expect(void) {
   tc_http_request_t req;
   tc_http_header_t hs[NH];
   uint8_t *b;
-  VALID("PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n", &req,
-        hs, &b);
+  VALID("PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n", &req, hs,
+        &b);
   TC_CHECK_EQ_INT(req.expect_continue, 1);
   free(b);
   VALID("PUT / HTTP/1.1\r\nHost: h\r\nexpect:  100-Continue \r\n\r\n", &req, hs, &b);

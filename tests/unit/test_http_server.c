@@ -52,7 +52,7 @@ static int on_later(tc_http_exchange_t *x, void *ud) {
   return 0;
 }
 
-static ssize_t upper_on_data(tc_io_conn_t *c, const uint8_t *p, size_t len) {
+static ssize_t upper_on_data(tc_io_conn_t *c, uint8_t *p, size_t len) {
   char out[256];
   size_t n = len < sizeof out ? len : sizeof out;
   for (size_t i = 0; i < n; i++) out[i] = (char)((p[i] >= 'a' && p[i] <= 'z') ? p[i] - 32 : p[i]);

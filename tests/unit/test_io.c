@@ -27,7 +27,7 @@ static void on_resume(uv_timer_t *t);
 
 /* A line protocol: each "\n"-terminated line is answered. "quit" closes from inside on_data,
  * "file" answers with a header, the file and a trailer, "sleep" arms a timeout. */
-static ssize_t line_on_data(tc_io_conn_t *c, const uint8_t *p, size_t len) {
+static ssize_t line_on_data(tc_io_conn_t *c, uint8_t *p, size_t len) {
   fixture_t *fx = tc_io_conn_data(c);
   const uint8_t *nl = memchr(p, '\n', len);
   if (!nl) return 0; /* a partial line waits for more bytes */

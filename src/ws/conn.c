@@ -1,0 +1,189 @@
+/* WebSocket connections on the I/O layer: the server's upgrade route, keepalive, backpressure. */
+#include "tc_ws_conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Above this much queued output we stop reading: a peer that sends without reading our answers
+ * is slowed to the pace it reads at. */
+#define TC_WS_READ_PAUSE_AT (1u << 20)
+
+static void wsc_on_message(tc_ws_t *ws, int opcode, uint8_t *data, size_t len, void *ud) {
+  (void)ws;
+  tc_ws_conn_t *c = ud;
+  if (c->h->on_message) c->h->on_message(c, opcode, data, len, c->ud);
+}
+
+static void wsc_on_pong(tc_ws_t *ws, const uint8_t *data, size_t len, void *ud) {
+  (void)ws;
+  tc_ws_conn_t *c = ud;
+  if (c->h->on_pong) c->h->on_pong(c, data, len, c->ud);
+}
+
+static ssize_t wsc_on_data(tc_io_conn_t *io, uint8_t *p, size_t len) {
+  tc_ws_conn_t *c = tc_io_conn_data(io);
+  c->alive = 1;
+  c->last_rx = tc_io_now(tc_io_conn_io(io));
+  ssize_t n = tc_ws_feed(c->ws, p, len, tc_io_conn_outbuf(io));
+  tc_io_conn_wrote(io);
+  if (n < 0) return n == TC_ECLOSED ? TC_ECLOSED : n;
+  if (!c->read_paused && tc_io_conn_pending(io) > TC_WS_READ_PAUSE_AT) {
+    c->read_paused = 1;
+    tc_io_conn_pause(io);
+  }
+  return n;
+}
+
+static void wsc_on_drain(tc_io_conn_t *io) {
+  tc_ws_conn_t *c = tc_io_conn_data(io);
+  if (c->read_paused) {
+    c->read_paused = 0;
+    tc_io_conn_resume(io);
+  }
+  if (c->h->on_drain && !tc_io_conn_is_closing(io)) c->h->on_drain(c, c->ud);
+}
+
+/* Arms the next keepalive tick, if the route wants pings or an idle limit. */
+static void wsc_arm_tick(tc_ws_conn_t *c) {
+  if (c->tick_q) tc_io_conn_set_timeout(c->io, c->tick_q);
+}
+
+static void wsc_on_timeout(tc_io_conn_t *io) {
+  tc_ws_conn_t *c = tc_io_conn_data(io);
+  if (tc_ws_state(c->ws) != TC_WS_OPEN) {
+    /* The peer never answered our close frame. */
+    tc_io_conn_abort(io, TC_ETIMEDOUT);
+    return;
+  }
+  const tc_ws_conn_opts_t *o = &c->opts;
+  uint64_t now = tc_io_now(tc_io_conn_io(io));
+  if (o->idle_timeout_ms && now - c->last_rx >= o->idle_timeout_ms) {
+    tc_ws_conn_close(c, TC_WS_CLOSE_GOING_AWAY, "idle timeout");
+    return;
+  }
+  if (o->ping_interval_ms) {
+    if (!c->alive && c->pinged) {
+      tc_io_conn_abort(io, TC_ETIMEDOUT);
+      return;
+    }
+    c->alive = 0;
+    c->pinged = 1;
+    tc_ws_send_ping(c->ws, NULL, 0, tc_io_conn_outbuf(io));
+    tc_io_conn_wrote(io);
+  }
+  wsc_arm_tick(c);
+}
+
+static void wsc_on_close(tc_io_conn_t *io, int err) {
+  (void)err;
+  tc_ws_conn_t *c = tc_io_conn_data(io);
+  int code = c->local_code ? c->local_code : tc_ws_close_code(c->ws);
+  tc_slice_t reason = c->local_code ? tc_slice_str(c->local_reason) : tc_ws_close_reason(c->ws);
+  if (c->h->on_close) c->h->on_close(c, code, reason, c->ud);
+  tc__ws_conn_free(c);
+}
+
+const tc_io_handler_t tc__ws_conn_handler = {
+    .on_data = wsc_on_data,
+    .on_drain = wsc_on_drain,
+    .on_timeout = wsc_on_timeout,
+    .on_close = wsc_on_close,
+};
+
+int tc__ws_conn_start(tc_ws_conn_t *c, const tc_ws_conn_opts_t *o, const tc_ws_deflate_params_t *dp,
+                      int client, void (*random)(void *ud, uint8_t *out, size_t n), void *rand_ud) {
+  c->opts = *o;
+  tc_ws_config_t wcfg = {
+      .client = client != 0,
+      .max_message = o->max_message,
+      .deflate = dp,
+      .deflate_mem_level = o->deflate_mem_level,
+      .deflate_threshold = o->deflate_threshold,
+      .random = random,
+      .cb = {.on_message = wsc_on_message, .on_pong = wsc_on_pong},
+      .ud = c,
+  };
+  (void)rand_ud;
+  int r = tc_ws_new(&wcfg, &c->ws);
+  if (r) return r;
+  c->deflate = dp != NULL;
+  c->last_rx = tc_io_now(tc_io_conn_io(c->io));
+  tc_io_conn_set_handler(c->io, &tc__ws_conn_handler, c);
+  wsc_arm_tick(c);
+  return 0;
+}
+
+void tc__ws_conn_free(tc_ws_conn_t *c) {
+  tc_ws_free(c->ws);
+  free(c);
+}
+
+/* ---- sending ------------------------------------------------------------------------------------ */
+
+/* Refuses to queue more once the peer has left max_buffered unread: it is dropped rather than
+ * let us queue without bound. One message over the mark is still accepted, so a single large
+ * message never fails on its own. */
+static int wsc_check_queue(tc_ws_conn_t *c) {
+  if (tc_io_conn_is_closing(c->io)) return TC_ECLOSED;
+  if (tc_io_conn_pending(c->io) <= c->opts.max_buffered) return 0;
+  c->local_code = TC_WS_CLOSE_POLICY;
+  c->local_reason = "send queue full";
+  tc_io_conn_abort(c->io, TC_E2BIG);
+  return TC_E2BIG;
+}
+
+static int wsc_after_send(tc_ws_conn_t *c, int r) {
+  if (r == 0) tc_io_conn_wrote(c->io);
+  return r;
+}
+
+int tc_ws_conn_send(tc_ws_conn_t *c, int opcode, const void *p, size_t len) {
+  int q = wsc_check_queue(c);
+  if (q) return q;
+  return wsc_after_send(c, tc_ws_send(c->ws, opcode, p, len, tc_io_conn_outbuf(c->io)));
+}
+
+int tc_ws_conn_send_fragment(tc_ws_conn_t *c, int opcode, const void *p, size_t len, int fin) {
+  int q = wsc_check_queue(c);
+  if (q) return q;
+  return wsc_after_send(
+      c, tc_ws_send_fragment(c->ws, opcode, p, len, fin, tc_io_conn_outbuf(c->io)));
+}
+
+int tc_ws_conn_ping(tc_ws_conn_t *c, const void *p, size_t len) {
+  if (tc_io_conn_is_closing(c->io)) return TC_ECLOSED;
+  return wsc_after_send(c, tc_ws_send_ping(c->ws, p, len, tc_io_conn_outbuf(c->io)));
+}
+
+int tc_ws_conn_close(tc_ws_conn_t *c, int code, const char *reason) {
+  if (tc_io_conn_is_closing(c->io)) return TC_ECLOSED;
+  int r = tc_ws_send_close(c->ws, code, reason, tc_io_conn_outbuf(c->io));
+  if (r) return r;
+  tc_io_conn_wrote(c->io);
+  tc_io_conn_set_timeout(c->io, c->close_q);
+  return 0;
+}
+
+uint64_t tc_ws_conn_buffered(const tc_ws_conn_t *c) {
+  return tc_io_conn_pending(c->io);
+}
+
+void tc_ws_conn_set_data(tc_ws_conn_t *c, void *data) {
+  c->data = data;
+}
+
+void *tc_ws_conn_data(const tc_ws_conn_t *c) {
+  return c->data;
+}
+
+const char *tc_ws_conn_protocol(const tc_ws_conn_t *c) {
+  return c->protocol ? c->protocol : "";
+}
+
+int tc_ws_conn_deflate(const tc_ws_conn_t *c) {
+  return c->deflate;
+}
+
+tc_io_conn_t *tc_ws_conn_io(const tc_ws_conn_t *c) {
+  return c->io;
+}

@@ -1,0 +1,128 @@
+/* The server side of the opening handshake: an HTTP route that upgrades to WebSocket. */
+#include "tc_ws_conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct ws_route {
+  tc_ws_server_config_t cfg;
+  tc_ws_handlers_t h;
+  void *ud;
+  tc_ws_conn_opts_t opts;
+  tc_io_timeouts_t *tick_q;
+  tc_io_timeouts_t *close_q;
+} ws_route_t;
+
+static void route_free(void *ud) {
+  ws_route_t *r = ud;
+  tc_io_timeouts_free(r->tick_q);
+  tc_io_timeouts_free(r->close_q);
+  free(r);
+}
+
+static int refuse(tc_http_exchange_t *x, int status) {
+  if (status == 426) {
+    tc_http_add_header(x, "Sec-WebSocket-Version", "13");
+    tc_http_add_header(x, "Upgrade", "websocket");
+  }
+  return tc_http_respond_error(x, status, 0);
+}
+
+static int on_upgrade(tc_http_exchange_t *x, void *ud) {
+  ws_route_t *rt = ud;
+  const tc_http_request_t *req = tc_http_request(x);
+  tc_ws_upgrade_t up;
+  /* A plain request (no Upgrade at all) is told what this resource speaks, as ws does. */
+  if (!tc_http_header_get(req->headers, req->num_headers, "Upgrade")) return refuse(x, 426);
+  if (tc_ws_upgrade_check(req, &up) < 0) return refuse(x, up.error_status);
+  if (rt->cfg.check_origin && rt->cfg.check_origin(up.origin, rt->ud)) return refuse(x, 403);
+
+  const char *protocol = NULL;
+  if (up.protocols.len && rt->cfg.protocols)
+    protocol = tc_ws_pick_protocol(up.protocols, rt->cfg.protocols);
+
+  tc_ws_deflate_params_t dp;
+  int deflate = 0;
+  tc_buf_t ext = {0};
+  if (rt->cfg.deflate.enabled && up.extensions.len) {
+    deflate = tc_ws_deflate_negotiate(up.extensions, &rt->cfg.deflate, &dp, &ext);
+    if (deflate < 0) {
+      tc_buf_free(&ext);
+      return refuse(x, 500);
+    }
+  }
+
+  char accept[29];
+  tc_ws_accept_key(up.key, accept);
+  tc_ws_conn_t *c = calloc(1, sizeof *c);
+  if (!c) {
+    tc_buf_free(&ext);
+    return refuse(x, 503);
+  }
+  c->h = &rt->h;
+  c->ud = rt->ud;
+  c->tick_q = rt->tick_q;
+  c->close_q = rt->close_q;
+  c->protocol = protocol;
+
+  tc_io_conn_t *io = tc_http_take(x);
+  c->io = io;
+  tc_buf_t *out = tc_io_conn_outbuf(io);
+  int r = tc_buf_append_str(out, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                 "Connection: Upgrade\r\nSec-WebSocket-Accept: ");
+  if (!r) r = tc_buf_append(out, accept, 28);
+  if (!r && protocol) {
+    r = tc_buf_append_str(out, "\r\nSec-WebSocket-Protocol: ");
+    if (!r) r = tc_buf_append_str(out, protocol);
+  }
+  if (!r && deflate) {
+    r = tc_buf_append_str(out, "\r\nSec-WebSocket-Extensions: ");
+    if (!r) r = tc_buf_append(out, tc_buf_data(&ext), ext.len);
+  }
+  if (!r) r = tc_buf_append(out, "\r\n\r\n", 4);
+  tc_buf_free(&ext);
+  if (!r) r = tc__ws_conn_start(c, &rt->opts, deflate ? &dp : NULL, 0, NULL, NULL);
+  if (r) {
+    /* The connection is ours now but has no WebSocket: give it a handler that only closes. */
+    free(c);
+    static const tc_io_handler_t dead = {0};
+    tc_io_conn_set_handler(io, &dead, NULL);
+    tc_io_conn_abort(io, r);
+    return 0;
+  }
+  tc_io_conn_wrote(io);
+  if (rt->h.on_open) rt->h.on_open(c, rt->ud);
+  return 0;
+}
+
+int tc_ws_server_route(tc_http_server_t *srv, const char *path, const tc_ws_server_config_t *cfg,
+                       const tc_ws_handlers_t *h, void *ud) {
+  ws_route_t *rt = calloc(1, sizeof *rt);
+  if (!rt) return TC_ENOMEM;
+  rt->cfg = *cfg;
+  rt->h = *h;
+  rt->ud = ud;
+  if (!rt->cfg.max_buffered) rt->cfg.max_buffered = (uint64_t)32 << 20;
+  if (!rt->cfg.close_timeout_ms) rt->cfg.close_timeout_ms = 5000;
+  rt->opts = (tc_ws_conn_opts_t){
+      .max_message = rt->cfg.max_message,
+      .max_buffered = rt->cfg.max_buffered,
+      .ping_interval_ms = rt->cfg.ping_interval_ms,
+      .idle_timeout_ms = rt->cfg.idle_timeout_ms,
+      .deflate_mem_level = rt->cfg.deflate.mem_level,
+      .deflate_threshold = rt->cfg.deflate.threshold,
+  };
+  tc_io_t *io = tc_http_server_io(srv);
+  int r = tc_io_timeouts_new(io, rt->cfg.close_timeout_ms, &rt->close_q);
+  uint64_t tick = rt->cfg.ping_interval_ms;
+  if (!tick || (rt->cfg.idle_timeout_ms && rt->cfg.idle_timeout_ms < tick))
+    tick = rt->cfg.idle_timeout_ms;
+  if (!r && tick) r = tc_io_timeouts_new(io, tick, &rt->tick_q);
+  if (!r) r = tc_http_server_on_free(srv, route_free, rt);
+  if (r) {
+    route_free(rt);
+    return r;
+  }
+  /* From here the server owns rt and frees it. */
+  return tc_http_server_route(srv, path, 0, on_upgrade, rt);
+}
