@@ -42,6 +42,8 @@ static void usage(FILE *f) {
           "  --request-timeout MS   time allowed to send a whole request (default 10000)\n"
           "  --header-limit BYTES   largest request header section (default 16384)\n"
           "  --body-limit BYTES     largest request body (default 1048576)\n"
+          "  --tls-cert FILE        serve HTTPS and wss:// with this PEM certificate chain\n"
+          "  --tls-key FILE         and this PEM private key\n"
           "  --help                 this text\n"
           "  --version              the version\n",
           TINCAN_DEFAULT_WEB);
@@ -79,7 +81,8 @@ int main(int argc, char **argv) {
   tc_http_server_config_t hcfg = {0};
   app_t app = {.log = {.fn = tc_log_stderr, .min_level = TC_LOG_INFO}};
 
-  enum { O_HOST = 256, O_PORT, O_WEB, O_LOG, O_REQ_TIMEOUT, O_HDR_LIMIT, O_BODY_LIMIT };
+  const char *tls_cert = NULL, *tls_key = NULL;
+  enum { O_HOST = 256, O_PORT, O_WEB, O_LOG, O_REQ_TIMEOUT, O_HDR_LIMIT, O_BODY_LIMIT, O_CERT, O_KEY };
   static const struct option opts[] = {
       {"host", required_argument, NULL, O_HOST},
       {"port", required_argument, NULL, O_PORT},
@@ -88,6 +91,8 @@ int main(int argc, char **argv) {
       {"request-timeout", required_argument, NULL, O_REQ_TIMEOUT},
       {"header-limit", required_argument, NULL, O_HDR_LIMIT},
       {"body-limit", required_argument, NULL, O_BODY_LIMIT},
+      {"tls-cert", required_argument, NULL, O_CERT},
+      {"tls-key", required_argument, NULL, O_KEY},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V'},
       {NULL, 0, NULL, 0},
@@ -114,6 +119,8 @@ int main(int argc, char **argv) {
       case O_BODY_LIMIT:
         if (parse_u64(optarg, 1, (uint64_t)1 << 40, &hcfg.max_body)) goto bad_value;
         break;
+      case O_CERT: tls_cert = optarg; break;
+      case O_KEY: tls_key = optarg; break;
       case 'h': usage(stdout); return 0;
       case 'V': printf("tincan %s\n", TINCAN_VERSION); return 0;
       default: usage(stderr); return 2;
@@ -121,6 +128,10 @@ int main(int argc, char **argv) {
     continue;
   bad_value:
     fprintf(stderr, "tincan: bad value for --%s: %s\n", opts[ch - O_HOST].name, optarg);
+    return 2;
+  }
+  if (!tls_cert != !tls_key) {
+    fprintf(stderr, "tincan: --tls-cert and --tls-key go together\n");
     return 2;
   }
   if (optind < argc) {
@@ -162,15 +173,25 @@ int main(int argc, char **argv) {
            tc_strerror(r));
     return 1;
   }
+  tc_io_tls_ctx_t *tls = NULL;
+  if (tls_cert) {
+    r = tc_io_tls_server_ctx(tls_cert, tls_key, &tls);
+    if (r) {
+      tc_log(&app.log, TC_LOG_ERROR, "tincan", "TLS certificate %s / key %s: %s", tls_cert,
+             tls_key, tc_strerror(r));
+      return 1;
+    }
+    tc_io_listener_set_tls(l, tls);
+  }
   uv_timer_init(&app.loop, &app.grace);
   app.grace.data = &app;
   uv_unref((uv_handle_t *)&app.grace);
   tc_io_on_signal(app.io, on_signal, &app);
 
   int bracket = strchr(host, ':') != NULL;
-  tc_log(&app.log, TC_LOG_INFO, "tincan", "tincan %s listening on http://%s%s%s:%d, serving %s",
-         TINCAN_VERSION, bracket ? "[" : "", host, bracket ? "]" : "", tc_io_listener_port(l),
-         web_real);
+  tc_log(&app.log, TC_LOG_INFO, "tincan", "tincan %s listening on %s://%s%s%s:%d, serving %s",
+         TINCAN_VERSION, tls ? "https" : "http", bracket ? "[" : "", host, bracket ? "]" : "",
+         tc_io_listener_port(l), web_real);
 
   uv_run(&app.loop, UV_RUN_DEFAULT);
 
@@ -180,6 +201,7 @@ int main(int argc, char **argv) {
   tc_http_server_free(app.http);
   tc_io_free(app.io);
   uv_run(&app.loop, UV_RUN_DEFAULT);
+  tc_io_tls_ctx_free(tls);
   if (uv_loop_close(&app.loop) != 0)
     tc_log(&app.log, TC_LOG_WARN, "tincan", "event loop closed with handles still open");
   tc_log(&app.log, TC_LOG_INFO, "tincan", "stopped");

@@ -36,7 +36,10 @@ extern "C" {
   X(ETIMEDOUT, -11, "timed out")                                                                   \
   X(EADDRINUSE, -12, "address in use")                                                             \
   X(EBUSY, -13, "busy")                                                                            \
-  X(ESYS, -14, "system error")
+  X(ESYS, -14, "system error")                                                                    \
+  X(ECONNREFUSED, -15, "connection refused")                                                       \
+  X(ETLS, -16, "TLS failure")                                                                      \
+  X(ENAME, -17, "name not resolved")
 
 enum {
 #define TC__ERR_ENUM(name, val, msg) TC_##name = (val),

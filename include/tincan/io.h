@@ -114,6 +114,24 @@ void tc_io_conn_close(tc_io_conn_t *c, int err);
 void tc_io_conn_abort(tc_io_conn_t *c, int err);
 int tc_io_conn_is_closing(const tc_io_conn_t *c);
 
+/* TLS (OpenSSL 3). A context is shared by many connections and outlives them. */
+typedef struct tc_io_tls_ctx tc_io_tls_ctx_t;
+/* A server context from PEM files. 0, TC_ETLS (unreadable or mismatched), TC_ENOMEM. */
+int tc_io_tls_server_ctx(const char *cert_file, const char *key_file, tc_io_tls_ctx_t **out);
+/* A client context. verify: check the server's certificate against ca_file, or the system's
+ * store when ca_file is NULL, and its name against the host connected to. */
+int tc_io_tls_client_ctx(int verify, const char *ca_file, tc_io_tls_ctx_t **out);
+void tc_io_tls_ctx_free(tc_io_tls_ctx_t *ctx);
+/* Connections accepted from now on speak TLS; handlers only ever see plaintext. */
+void tc_io_listener_set_tls(tc_io_listener_t *l, tc_io_tls_ctx_t *ctx);
+
+/* Outgoing connections. on_connect gets the connection (set its handler there) once TCP is up
+ * and, with tls, the handshake is done; or c == NULL and err (TC_ENAME, TC_ECONNREFUSED,
+ * TC_ETLS, TC_ETIMEDOUT, TC_EIO). host may be a name or an address. */
+typedef void (*tc_io_connect_fn)(tc_io_conn_t *c, int err, void *ud);
+int tc_io_connect(tc_io_t *io, const char *host, int port, tc_io_tls_ctx_t *tls,
+                  tc_io_connect_fn on_connect, void *ud);
+
 /* Timeouts. A tc_io_timeouts_t is a queue of connections that all wait the same duration, so
  * arming and re-arming are O(1) (moving to the tail keeps it sorted) and one libuv timer serves
  * the whole queue. A connection waits in at most one queue at a time. */

@@ -173,9 +173,10 @@ typedef struct tc_ws_config {
   int deflate_mem_level;
   size_t deflate_threshold;      /* default 64 */
   /* Fills out with n unpredictable bytes (client masks). Required for clients. */
-  void (*random)(void *ud, uint8_t *out, size_t n);
+  void (*random)(void *random_ud, uint8_t *out, size_t n);
+  void *random_ud;
   tc_ws_callbacks_t cb;
-  void *ud;
+  void *ud; /* passed to the callbacks */
 } tc_ws_config_t;
 
 typedef enum {
@@ -267,6 +268,36 @@ void *tc_ws_conn_data(const tc_ws_conn_t *c);
 const char *tc_ws_conn_protocol(const tc_ws_conn_t *c);
 int tc_ws_conn_deflate(const tc_ws_conn_t *c);
 tc_io_conn_t *tc_ws_conn_io(const tc_ws_conn_t *c);
+
+/* ---- Clients ------------------------------------------------------------------------------------- */
+
+typedef struct tc_ws_client_options {
+  const char *url;           /* ws://host[:port]/path or wss://...; [v6] addresses allowed */
+  const char *protocols;     /* offered subprotocols, comma-separated, or NULL */
+  const char *headers;       /* extra request header lines ("Name: value\r\n" each), or NULL */
+  const char *origin;        /* an Origin header, or NULL */
+  tc_ws_deflate_config_t deflate; /* .enabled offers permessage-deflate */
+  tc_io_tls_ctx_t *tls;      /* required for wss:// (tc_io_tls_client_ctx); not owned */
+  uint64_t max_message;      /* default 16 MiB */
+  uint64_t max_buffered;     /* default 32 MiB, as for servers */
+  uint64_t ping_interval_ms; /* 0: none */
+  uint64_t handshake_timeout_ms; /* default 10 s */
+  /* Mask keys; default: OpenSSL's CSPRNG. A load generator may pass a cheaper source. */
+  void (*random)(void *ud, uint8_t *out, size_t n);
+  void *random_ud;
+} tc_ws_client_options_t;
+
+/* Opens a client connection. The handlers get on_open once the server accepted the handshake,
+ * or on_close with 1006 and a reason (name, refused, TLS, bad handshake) if it never opens.
+ * *out (optional) is the connection, valid until on_close. Returns 0 or TC_EINVAL (bad URL,
+ * wss:// without tls), TC_ENOMEM. */
+int tc_ws_client_connect(tc_io_t *io, const tc_ws_client_options_t *o, const tc_ws_handlers_t *h,
+                         void *ud, tc_ws_conn_t **out);
+
+/* Splits a ws:// or wss:// URL. host is written without brackets; path includes the query and is
+ * "/" when empty. 0 or TC_EINVAL. */
+int tc_ws_url_parse(const char *url, int *tls, char *host, size_t host_cap, int *port, char *path,
+                    size_t path_cap);
 
 #ifdef __cplusplus
 }

@@ -118,8 +118,9 @@ static inline int line_end(const uint8_t **pp, const uint8_t *end) {
   return 0;
 }
 
-/* Compares a token with a lowercase literal of letters and '-'. OR-ing 0x20 folds case; no other
- * tchar folds onto a letter or '-', so the comparison stays exact. */
+/* Compares a field name or list element with a lowercase literal of letters and '-'. OR-ing 0x20
+ * folds case; no other byte that can occur there folds onto a letter or '-' (only CR would), so
+ * the comparison stays exact. */
 static inline int name_is(tc_slice_t s, const char *lit, size_t n) {
   if (s.len != n) return 0;
   for (size_t i = 0; i < n; i++)

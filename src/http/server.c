@@ -46,8 +46,8 @@ struct http_conn {
   size_t raw_used;          /* chunked bytes fed so far */
   tc_buf_t body;            /* the decoded chunked body */
   tc_http_exchange_t x;
-  unsigned in_request : 1;  /* the first byte of a request arrived */
-  unsigned busy : 1;        /* a deferred exchange is outstanding */
+  unsigned in_request : 1; /* the first byte of a request arrived */
+  unsigned busy : 1;       /* a deferred exchange is outstanding */
   unsigned sent_continue : 1;
   unsigned throttled : 1;
 };
@@ -70,7 +70,7 @@ struct tc_http_server {
   struct http_cleanup {
     void (*fn)(void *ud);
     void *ud;
-  } *cleanups;
+  } * cleanups;
   size_t ncleanups;
   unsigned stopping : 1;
 };
@@ -87,7 +87,8 @@ static const tc_io_handler_t http_handler = {
     .on_close = hc_on_close,
 };
 
-/* ---- server ------------------------------------------------------------------------------------ */
+/* ---- server ------------------------------------------------------------------------------------
+ */
 
 int tc_http_server_new(tc_io_t *io, const tc_http_server_config_t *cfg, tc_http_server_t **out) {
   tc_http_server_t *srv = calloc(1, sizeof *srv);
@@ -143,8 +144,8 @@ size_t tc_http_server_conn_count(const tc_http_server_t *srv) {
   return srv->nconns;
 }
 
-int tc_http_server_route(tc_http_server_t *srv, const char *path, int prefix,
-                         tc_http_handler_fn fn, void *ud) {
+int tc_http_server_route(tc_http_server_t *srv, const char *path, int prefix, tc_http_handler_fn fn,
+                         void *ud) {
   http_route_t *r = realloc(srv->routes, (srv->nroutes + 1) * sizeof *r);
   if (!r) return TC_ENOMEM;
   srv->routes = r;
@@ -189,8 +190,10 @@ int tc_http_server_listen(tc_http_server_t *srv, const char *host, int port,
 
 static void hc_unlink(http_conn_t *hc) {
   tc_http_server_t *srv = hc->srv;
-  if (hc->prev) hc->prev->next = hc->next;
-  else srv->conns = hc->next;
+  if (hc->prev)
+    hc->prev->next = hc->next;
+  else
+    srv->conns = hc->next;
   if (hc->next) hc->next->prev = hc->prev;
   srv->nconns--;
 }
@@ -213,7 +216,8 @@ void tc_http_server_stop(tc_http_server_t *srv) {
   }
 }
 
-/* ---- responses --------------------------------------------------------------------------------- */
+/* ---- responses ---------------------------------------------------------------------------------
+ */
 
 tc_http_server_t *tc_http_exchange_server(const tc_http_exchange_t *x) {
   return x->srv;
@@ -261,8 +265,7 @@ static int status_has_body(int status) {
 
 /* Writes the status line and headers. length < 0 means no Content-Length (1xx, 204, 304 without
  * one). */
-static int write_head(tc_http_exchange_t *x, int status, const char *content_type,
-                      int64_t length) {
+static int write_head(tc_http_exchange_t *x, int status, const char *content_type, int64_t length) {
   tc_http_server_t *srv = x->srv;
   tc_buf_t *b = tc_io_conn_outbuf(x->hc->c);
   int r = tc_buf_append(b, "HTTP/1.1 ", 9);
@@ -285,8 +288,10 @@ static int write_head(tc_http_exchange_t *x, int status, const char *content_typ
     if (!r) r = tc_buf_append(b, "\r\n", 2);
   }
   if (!r && status >= 200) {
-    if (!x->keep_alive) r = tc_buf_append_str(b, "Connection: close\r\n");
-    else if (x->req.version_minor == 0) r = tc_buf_append_str(b, "Connection: keep-alive\r\n");
+    if (!x->keep_alive)
+      r = tc_buf_append_str(b, "Connection: close\r\n");
+    else if (x->req.version_minor == 0)
+      r = tc_buf_append_str(b, "Connection: keep-alive\r\n");
   }
   if (!r && x->hdrs.len) r = tc_buf_append(b, tc_buf_data(&x->hdrs), x->hdrs.len);
   if (!r) r = tc_buf_append(b, "\r\n", 2);
@@ -359,7 +364,8 @@ tc_io_conn_t *tc_http_take(tc_http_exchange_t *x) {
   return x->hc->c;
 }
 
-/* ---- static files ------------------------------------------------------------------------------ */
+/* ---- static files ------------------------------------------------------------------------------
+ */
 
 static void serve_static(tc_http_exchange_t *x, tc_slice_t path) {
   tc_http_server_t *srv = x->srv;
@@ -413,7 +419,8 @@ static void serve_static(tc_http_exchange_t *x, tc_slice_t path) {
   exchange_finish(x);
 }
 
-/* ---- requests ---------------------------------------------------------------------------------- */
+/* ---- requests ----------------------------------------------------------------------------------
+ */
 
 /* The path used for routing: an absolute-form target ("http://host/p") routes as "/p". */
 static tc_slice_t route_path(const tc_http_request_t *req) {
@@ -501,8 +508,10 @@ static ssize_t dispatch(http_conn_t *hc, size_t total, tc_slice_t body) {
   tc_slice_t path = route_path(&x->req);
   const http_route_t *route = find_route(srv, path);
   int r = 0;
-  if (route) r = route->fn(x, route->ud);
-  else serve_static(x, path);
+  if (route)
+    r = route->fn(x, route->ud);
+  else
+    serve_static(x, path);
 
   if (x->taken) {
     if (tc_io_conn_data(hc->c) == hc) {
@@ -552,7 +561,8 @@ static ssize_t hc_on_data(tc_io_conn_t *c, uint8_t *p, size_t len) {
       if (hc->scanned == 0) {
         tc_http_request_t req = {.headers = srv->hbuf, .num_headers = srv->cfg.max_headers};
         ssize_t n = tc_http_parse_request(p, len, &req, srv->cfg.max_header_bytes);
-        if (n < 0 && n != TC_EAGAIN) return fail_request(hc, req.error_status ? req.error_status : 400);
+        if (n < 0 && n != TC_EAGAIN)
+          return fail_request(hc, req.error_status ? req.error_status : 400);
       }
       hc->scanned = len;
       return 0;

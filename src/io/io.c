@@ -1,5 +1,6 @@
 /* The libuv glue: listeners, connections, the shared read buffer and the once-per-turn flush. */
 #include "tincan/io.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -13,6 +14,16 @@
 #define TC_IO_FALLBACK_CHUNK (64u << 10)
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+typedef struct connect_req connect_req_t;
+typedef struct tc_io_conn tc_io_conn_t;
+struct connect_req {
+  uv_getaddrinfo_t gai;
+  uv_connect_t conn;
+  tc_io_conn_t *c;
+  tc_io_tls_ctx_t *tls;
+  char host[256];
+};
 
 /* A file range queued for output, and the bytes queued after it. */
 typedef struct tc_io_file {
@@ -55,7 +66,13 @@ struct tc_io_conn {
   tc_io_timeouts_t *tq;
   tc_io_conn_t *tq_prev, *tq_next;
   uint64_t deadline;
+  tc__tls_t *tls;
+  tc_buf_t wire; /* TLS: ciphertext waiting for the socket (out holds plaintext) */
+  tc_io_connect_fn on_connect; /* outgoing: told once when ready or failed */
+  void *connect_ud;
+  struct connect_req *resolving; /* outgoing: the name look-up still under way */
   int close_err;
+  unsigned tls_notified : 1;
   unsigned writing : 1;
   unsigned in_flush : 1;
   unsigned in_redeliver : 1;
@@ -72,6 +89,7 @@ struct tc_io_listener {
   tc_io_t *io;
   tc_io_accept_fn on_accept;
   void *ud;
+  tc_io_tls_ctx_t *tls;
   int port;
   tc_io_listener_t *next;
 };
@@ -347,7 +365,17 @@ static void on_conn_closed(uv_handle_t *h) {
   else io->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   io->nconns--;
-  if (c->h && c->h->on_close) c->h->on_close(c, c->close_err);
+  if (c->on_connect) {
+    /* Never got as far as ready: the one who asked hears of the failure instead. */
+    tc_io_connect_fn fn = c->on_connect;
+    c->on_connect = NULL;
+    fn(NULL, c->close_err ? c->close_err : TC_ECLOSED, c->connect_ud);
+  } else if (c->h && c->h->on_close) {
+    c->h->on_close(c, c->close_err);
+  }
+  if (c->resolving) c->resolving->c = NULL;
+  tc__tls_free(c->tls);
+  tc_buf_free(&c->wire);
   tc_buf_free(&c->in);
   tc_buf_free(&c->out);
   while (c->files) {
@@ -503,33 +531,73 @@ static void conn_pop_file(tc_io_conn_t *c) {
   free(f);
 }
 
+/* TLS: turns queued plaintext, file ranges included, into ciphertext in c->wire. */
+static int conn_encrypt(tc_io_conn_t *c) {
+  if (!tc__tls_handshake_done(c->tls)) return 0;
+  for (;;) {
+    int r = tc__tls_write(c->tls, &c->out, &c->wire);
+    if (r) return r;
+    /* Keep at most about a socket buffer of ciphertext ahead: files are read as it drains. */
+    if (!c->files || c->wire.len >= TC_IO_FALLBACK_CHUNK * 4) return 0;
+    tc_io_file_t *f = c->files;
+    if (f->left == 0) {
+      conn_pop_file(c);
+      continue;
+    }
+    size_t chunk = f->left < TC_IO_FALLBACK_CHUNK ? (size_t)f->left : TC_IO_FALLBACK_CHUNK;
+    if ((r = tc_buf_reserve(&c->out, chunk))) return r;
+    ssize_t got = pread(f->fd, tc_buf_tail(&c->out), chunk, (off_t)f->off);
+    if (got <= 0) return TC_EIO;
+    tc_buf_commit(&c->out, (size_t)got);
+    f->off += (uint64_t)got;
+    f->left -= (uint64_t)got;
+  }
+}
+
 static void conn_flush(tc_io_conn_t *c) {
   if (c->writing || c->uv_closing) return;
   for (;;) {
-    if (c->out.len > 0) {
-      uv_buf_t b = uv_buf_init((char *)tc_buf_data(&c->out), (unsigned)c->out.len);
+    if (c->tls) {
+      int r = conn_encrypt(c);
+      if (r) {
+        tc_io_conn_abort(c, r);
+        return;
+      }
+    }
+    tc_buf_t *w = c->tls ? &c->wire : &c->out;
+    if (w->len > 0) {
+      uv_buf_t b = uv_buf_init((char *)tc_buf_data(w), (unsigned)w->len);
       int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
       if (n == UV_EAGAIN) n = 0;
       if (n < 0) {
         tc_io_conn_abort(c, TC_EIO);
         return;
       }
-      tc_buf_consume(&c->out, (size_t)n);
-      if (c->out.len > 0) {
-        /* Hand the rest to libuv; new output keeps queueing in out meanwhile. */
+      tc_buf_consume(w, (size_t)n);
+      if (w->len > 0) {
+        /* Hand the rest to libuv; new output keeps queueing meanwhile. */
         if (conn_ensure_writer(c) < 0) {
           tc_io_conn_abort(c, TC_ENOMEM);
           return;
         }
         tc_buf_t tmp = c->writer->buf;
-        c->writer->buf = c->out;
-        c->out = tmp;
-        tc_buf_reset(&c->out);
+        c->writer->buf = *w;
+        *w = tmp;
+        tc_buf_reset(w);
         if (conn_write_async(c) < 0) tc_io_conn_abort(c, TC_EIO);
         return;
       }
       /* A large buffer that emptied goes back: an idle connection keeps nothing. */
-      if (c->out.cap > 16384) tc_buf_free(&c->out);
+      if (w->cap > 16384) tc_buf_free(w);
+      if (c->tls) continue;
+    }
+    if (c->tls) {
+      if ((c->out.len || c->files) && tc__tls_handshake_done(c->tls)) continue;
+      if (c->closing && !c->tls_notified && !c->out.len && !c->files) {
+        c->tls_notified = 1;
+        if (tc__tls_close_notify(c->tls, &c->wire) == 0 && c->wire.len) continue;
+      }
+      break;
     }
     if (!c->files) break;
     int r = conn_send_file(c);
@@ -544,10 +612,10 @@ static void conn_flush(tc_io_conn_t *c) {
     tc_buf_free(&c->writer->buf);
   }
   if (c->closing) {
-    conn_start_shutdown(c);
+    if (!tc_io_conn_pending(c)) conn_start_shutdown(c);
     return;
   }
-  if (c->h && c->h->on_drain) c->h->on_drain(c);
+  if (c->h && c->h->on_drain && !tc_io_conn_pending(c)) c->h->on_drain(c);
 }
 
 int tc_io_conn_write(tc_io_conn_t *c, const void *p, size_t len) {
@@ -593,7 +661,7 @@ int tc_io_conn_sendfile(tc_io_conn_t *c, int fd, uint64_t offset, uint64_t len) 
 }
 
 uint64_t tc_io_conn_pending(const tc_io_conn_t *c) {
-  uint64_t n = c->out.len;
+  uint64_t n = c->out.len + c->wire.len;
   if (c->writer) n += c->writer->buf.len;
   for (const tc_io_file_t *f = c->files; f; f = f->next) n += f->left + f->after.len;
   return n;
@@ -660,10 +728,36 @@ static void conn_deliver(tc_io_conn_t *c) {
   if (c->in.len) conn_run_handler(c, tc_buf_data(&c->in), c->in.len);
 }
 
+static void conn_connected(tc_io_conn_t *c, int err);
+
+/* TLS: ciphertext arrived in the shared buffer; plaintext joins c->in and goes to the handler. */
+static void conn_tls_read(tc_io_conn_t *c, size_t n) {
+  int was_done = tc__tls_handshake_done(c->tls);
+  int r = tc__tls_read(c->tls, c->io->rbuf, n, &c->in, &c->wire);
+  if (c->wire.len) schedule_flush(c);
+  if (r == TC_ECLOSED) {
+    c->peer_eof = 1;
+    conn_deliver(c);
+    tc_io_conn_close(c, TC_ECLOSED);
+    return;
+  }
+  if (r) {
+    tc_log(c->io->cfg.log, TC_LOG_DEBUG, "io", "%s: TLS failed", tc_io_conn_peer(c));
+    tc_io_conn_abort(c, r);
+    return;
+  }
+  if (!was_done && tc__tls_handshake_done(c->tls)) {
+    if (c->on_connect) conn_connected(c, 0);
+    /* Output queued before the handshake finished can go now. */
+    if (tc_io_conn_pending(c)) schedule_flush(c);
+  }
+  if (c->in.len && !c->closing && !c->paused) conn_deliver(c);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   tc_io_conn_t *c = (tc_io_conn_t *)h;
   (void)suggested;
-  if (c->in.len == 0) {
+  if (c->in.len == 0 || c->tls) {
     *buf = uv_buf_init((char *)c->io->rbuf, (unsigned)c->io->rbuf_size);
     return;
   }
@@ -690,7 +784,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     else tc_io_conn_abort(c, TC_ECLOSED);
     return;
   }
-  if ((uint8_t *)buf->base == c->io->rbuf) {
+  if (c->tls) {
+    conn_tls_read(c, (size_t)nread);
+  } else if ((uint8_t *)buf->base == c->io->rbuf) {
     conn_run_handler(c, c->io->rbuf, (size_t)nread);
   } else {
     tc_buf_commit(&c->in, (size_t)nread);
@@ -721,6 +817,13 @@ void tc_io_conn_resume(tc_io_conn_t *c) {
 
 /* ---- listeners -------------------------------------------------------------------------------- */
 
+static void conn_link(tc_io_t *io, tc_io_conn_t *c) {
+  c->next = io->conns;
+  if (io->conns) io->conns->prev = c;
+  io->conns = c;
+  io->nconns++;
+}
+
 static void on_connection(uv_stream_t *server, int status) {
   tc_io_listener_t *l = (tc_io_listener_t *)server;
   tc_io_t *io = l->io;
@@ -737,10 +840,11 @@ static void on_connection(uv_stream_t *server, int status) {
     return;
   }
   uv_tcp_nodelay(&c->tcp, 1);
-  c->next = io->conns;
-  if (io->conns) io->conns->prev = c;
-  io->conns = c;
-  io->nconns++;
+  conn_link(io, c);
+  if (l->tls && !(c->tls = tc__tls_new(l->tls, NULL))) {
+    tc_io_conn_abort(c, TC_ENOMEM);
+    return;
+  }
   l->on_accept(l, c, l->ud);
   if (!c->closing && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
     tc_io_conn_abort(c, TC_EIO);
@@ -775,6 +879,10 @@ int tc_io_listen(tc_io_t *io, const char *host, int port, tc_io_accept_fn on_acc
   return 0;
 }
 
+void tc_io_listener_set_tls(tc_io_listener_t *l, tc_io_tls_ctx_t *ctx) {
+  l->tls = ctx;
+}
+
 int tc_io_listener_port(const tc_io_listener_t *l) {
   return l->port;
 }
@@ -784,4 +892,108 @@ void tc_io_listener_close(tc_io_listener_t *l) {
   while (*pp && *pp != l) pp = &(*pp)->next;
   if (*pp) *pp = l->next;
   uv_close((uv_handle_t *)&l->tcp, on_handle_closed_free_self);
+}
+
+/* ---- outgoing connections ------------------------------------------------------------------------ */
+
+
+static void conn_connected(tc_io_conn_t *c, int err) {
+  tc_io_connect_fn fn = c->on_connect;
+  c->on_connect = NULL;
+  if (err) {
+    c->on_connect = fn; /* reported from on_conn_closed, once */
+    tc_io_conn_abort(c, err);
+    return;
+  }
+  fn(c, 0, c->connect_ud);
+}
+
+static void on_tcp_connected(uv_connect_t *req, int status) {
+  connect_req_t *cr = req->data;
+  tc_io_conn_t *c = cr->c;
+  if (status < 0 || c->uv_closing) {
+    free(cr);
+    tc_io_conn_abort(c, status == UV_ECONNREFUSED ? TC_ECONNREFUSED
+                        : status == UV_ETIMEDOUT  ? TC_ETIMEDOUT
+                                                  : TC_EIO);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
+    free(cr);
+    tc_io_conn_abort(c, TC_EIO);
+    return;
+  }
+  if (cr->tls) {
+    c->tls = tc__tls_new(cr->tls, cr->host);
+    free(cr);
+    if (!c->tls || tc__tls_start(c->tls, &c->wire) < 0) {
+      tc_io_conn_abort(c, TC_ETLS);
+      return;
+    }
+    schedule_flush(c);
+    return;
+  }
+  free(cr);
+  conn_connected(c, 0);
+}
+
+static void on_resolved(uv_getaddrinfo_t *gai, int status, struct addrinfo *res) {
+  connect_req_t *cr = gai->data;
+  tc_io_conn_t *c = cr->c;
+  if (!c) {
+    /* The connection was closed while we looked the name up. */
+    if (res) uv_freeaddrinfo(res);
+    free(cr);
+    return;
+  }
+  c->resolving = NULL;
+  if (status < 0 || !res || c->uv_closing) {
+    if (res) uv_freeaddrinfo(res);
+    free(cr);
+    tc_io_conn_abort(c, TC_ENAME);
+    return;
+  }
+  cr->conn.data = cr;
+  int r = uv_tcp_connect(&cr->conn, &c->tcp, res->ai_addr, on_tcp_connected);
+  uv_freeaddrinfo(res);
+  if (r < 0) {
+    free(cr);
+    tc_io_conn_abort(c, TC_EIO);
+  }
+}
+
+int tc_io_connect(tc_io_t *io, const char *host, int port, tc_io_tls_ctx_t *tls,
+                  tc_io_connect_fn on_connect, void *ud) {
+  if (port <= 0 || port > 65535 || strlen(host) >= sizeof((connect_req_t *)0)->host)
+    return TC_EINVAL;
+  tc_io_conn_t *c = calloc(1, sizeof *c);
+  connect_req_t *cr = calloc(1, sizeof *cr);
+  if (!c || !cr) {
+    free(c);
+    free(cr);
+    return TC_ENOMEM;
+  }
+  c->io = io;
+  c->on_connect = on_connect;
+  c->connect_ud = ud;
+  uv_tcp_init(io->loop, &c->tcp);
+  conn_link(io, c);
+  cr->c = c;
+  cr->tls = tls;
+  snprintf(cr->host, sizeof cr->host, "%s", host);
+  char portstr[8];
+  snprintf(portstr, sizeof portstr, "%d", port);
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+  cr->gai.data = cr;
+  c->resolving = cr;
+  int r = uv_getaddrinfo(io->loop, &cr->gai, on_resolved, host, portstr, &hints);
+  if (r < 0) {
+    c->resolving = NULL;
+    free(cr);
+    c->on_connect = NULL;
+    tc_io_conn_abort(c, TC_ENAME);
+    return TC_ENAME;
+  }
+  return 0;
 }

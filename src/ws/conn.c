@@ -103,7 +103,7 @@ int tc__ws_conn_start(tc_ws_conn_t *c, const tc_ws_conn_opts_t *o, const tc_ws_d
       .cb = {.on_message = wsc_on_message, .on_pong = wsc_on_pong},
       .ud = c,
   };
-  (void)rand_ud;
+  wcfg.random_ud = rand_ud;
   int r = tc_ws_new(&wcfg, &c->ws);
   if (r) return r;
   c->deflate = dp != NULL;
@@ -114,6 +114,7 @@ int tc__ws_conn_start(tc_ws_conn_t *c, const tc_ws_conn_opts_t *o, const tc_ws_d
 }
 
 void tc__ws_conn_free(tc_ws_conn_t *c) {
+  tc__ws_client_free(c->client);
   tc_ws_free(c->ws);
   free(c);
 }

@@ -27,6 +27,7 @@ struct tc_ws_conn {
   const char *local_reason;
   uint64_t last_rx;
   int local_code; /* set when we drop the connection ourselves */
+  struct tc__ws_client *client; /* a client's own state, freed with the connection */
   unsigned alive : 1;
   unsigned pinged : 1;
   unsigned read_paused : 1;
@@ -40,5 +41,6 @@ extern const tc_io_handler_t tc__ws_conn_handler;
 int tc__ws_conn_start(tc_ws_conn_t *c, const tc_ws_conn_opts_t *o, const tc_ws_deflate_params_t *dp,
                       int client, void (*random)(void *ud, uint8_t *out, size_t n), void *rand_ud);
 void tc__ws_conn_free(tc_ws_conn_t *c);
+void tc__ws_client_free(struct tc__ws_client *cl);
 
 #endif

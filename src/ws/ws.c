@@ -82,7 +82,7 @@ static int put_frame(tc_ws_t *ws, int fin, int rsv1, int opcode, const void *p, 
   uint8_t *dst = tc_buf_tail(out);
   if (ws->cfg.client) {
     uint8_t mask[4];
-    ws->cfg.random(ws->cfg.ud, mask, 4);
+    ws->cfg.random(ws->cfg.random_ud, mask, 4);
     size_t h = tc_ws_frame_write(dst, fin, rsv1, opcode, len, mask);
     tc_ws_mask_copy(dst + h, p, len, mask, 0);
     tc_buf_commit(out, h + len);
@@ -108,7 +108,7 @@ static int put_compressed(tc_ws_t *ws, int opcode, const void *p, size_t len, tc
   }
   size_t clen = out->len - start - 14;
   uint8_t hdr[14], mask[4];
-  if (ws->cfg.client) ws->cfg.random(ws->cfg.ud, mask, 4);
+  if (ws->cfg.client) ws->cfg.random(ws->cfg.random_ud, mask, 4);
   size_t h = tc_ws_frame_write(hdr, 1, 1, opcode, clen, ws->cfg.client ? mask : NULL);
   uint8_t *base = tc_buf_data(out) + start;
   memmove(base + h, base + 14, clen);
