@@ -75,11 +75,12 @@ typedef struct tc_buf {
   size_t cap;
 } tc_buf_t;
 
+/* An unallocated buffer has p == NULL: no offset may be applied to it, even zero. */
 static inline uint8_t *tc_buf_data(const tc_buf_t *b) {
-  return b->p + b->off;
+  return b->p ? b->p + b->off : b->p;
 }
 static inline uint8_t *tc_buf_tail(const tc_buf_t *b) {
-  return b->p + b->off + b->len;
+  return b->p ? b->p + b->off + b->len : b->p;
 }
 static inline size_t tc_buf_avail(const tc_buf_t *b) {
   return b->cap - b->off - b->len;

@@ -59,7 +59,8 @@ typedef struct tc_http_request {
  *              505: an HTTP major version other than 1.
  * A bare LF is accepted as a line end (RFC 9112 section 2.2), as are empty lines before the
  * request line. Calling again with more bytes appended re-parses from the start; the caller should
- * look for the end of the header section first (tc_http_find_header_end) to stay linear. */
+ * look for the end of the header section first (tc_http_find_header_end) to stay linear.
+ * max_header_bytes 0 means no limit. req->num_headers is updated only on success. */
 ssize_t tc_http_parse_request(const uint8_t *buf, size_t len, tc_http_request_t *req,
                               size_t max_header_bytes);
 

@@ -108,12 +108,19 @@ int tc_ws_client_check_response(const tc_http_response_t *res, const char key[25
 
 /* ---- permessage-deflate ------------------------------------------------------------------------ */
 
+/* The fields keep their wire meaning in both roles. A NULL config means the defaults with
+ * deflate enabled; a config with enabled == 0 negotiates nothing and offers nothing. Window bits
+ * outside 8-15 are clamped into it. */
 typedef struct tc_ws_deflate_config {
   unsigned enabled : 1;
-  unsigned server_no_context_takeover : 1; /* server: always reset our compressor per message */
-  unsigned client_no_context_takeover : 1; /* server: ask clients to reset theirs */
-  uint8_t server_max_window_bits; /* server: our largest window (9-15; 0 = 15) */
-  uint8_t client_max_window_bits; /* server: ask a client that allows it for this (0 = don't) */
+  /* server: always reset our compressor per message; client: ask the server to */
+  unsigned server_no_context_takeover : 1;
+  /* server: ask clients to reset theirs; client: reset ours, and say so in the offer */
+  unsigned client_no_context_takeover : 1;
+  /* server: our largest window (8-15; 0 = 15); client: below 15, ask the server for it */
+  uint8_t server_max_window_bits;
+  /* server: ask a client that allows it for this (0 = don't); client: our window (0 = 15) */
+  uint8_t client_max_window_bits;
   int mem_level;    /* zlib memLevel for compressing, 1-9; 0 = 8 */
   size_t threshold; /* messages shorter than this are sent uncompressed; 0 = 64 bytes */
 } tc_ws_deflate_config_t;
@@ -128,28 +135,36 @@ typedef struct tc_ws_deflate_params {
 
 /* Server: reads the client's Sec-WebSocket-Extensions offers and accepts the first acceptable
  * permessage-deflate offer (RFC 7692 section 5): offers with unknown, repeated or invalid
- * parameters are declined. Returns 1 and fills *params and response (the header value to send)
- * when one is accepted, 0 when none is, TC_ENOMEM. */
+ * parameters are declined, and a header that breaks the RFC 6455 section 9.1 grammar anywhere is
+ * declined whole. Returns 1, fills *params and appends the header value to send to response,
+ * when one is accepted; 0 when none is; TC_ENOMEM. */
 int tc_ws_deflate_negotiate(tc_slice_t offers, const tc_ws_deflate_config_t *cfg,
                             tc_ws_deflate_params_t *params, tc_buf_t *response);
-/* Client: appends our offer ("permessage-deflate; client_max_window_bits") to out. */
+/* Client: appends our offer ("permessage-deflate; client_max_window_bits", plus what cfg asks
+ * for) to out. 0 or TC_ENOMEM. */
 int tc_ws_deflate_offer(const tc_ws_deflate_config_t *cfg, tc_buf_t *out);
-/* Client: checks the server's answer to our offer. 0 with *params set, or TC_EPROTO (the client
- * must then fail the connection). */
+/* Client: checks the server's answer (its Sec-WebSocket-Extensions value) to the offer cfg
+ * made: exactly one permessage-deflate element, valid parameters, and whatever we asked for
+ * granted. 0 with *params set; TC_ENOENT when the answer is empty (the server declined: no
+ * compression); TC_EPROTO otherwise (the client must then fail the connection). */
 int tc_ws_deflate_accept(tc_slice_t response, const tc_ws_deflate_config_t *cfg,
                          tc_ws_deflate_params_t *params);
 
 typedef struct tc_ws_deflate tc_ws_deflate_t;
 /* A compressor and decompressor for one connection. zlib state is created on first use and,
- * without context takeover, released after each message, so an idle connection holds none. */
+ * without context takeover, released after each message, so an idle connection holds none.
+ * params NULL means 15-bit windows with context takeover; mem_level 0 means 8. TC_EINVAL for
+ * values out of range, TC_ENOMEM. */
 int tc_ws_deflate_new(const tc_ws_deflate_params_t *params, int is_server, int mem_level,
                       tc_ws_deflate_t **out);
 void tc_ws_deflate_free(tc_ws_deflate_t *d);
-/* Compresses a whole message and appends it to out without the final 00 00 ff ff. */
+/* Compresses a whole message and appends it to out without the final 00 00 ff ff (an empty
+ * message becomes the single byte 00). 0, TC_ENOMEM. */
 int tc_ws_deflate_compress(tc_ws_deflate_t *d, const uint8_t *p, size_t len, tc_buf_t *out);
 /* Decompresses one frame of a compressed message (fin on its last frame) and appends to out.
  * TC_E2BIG as soon as out->len would pass max_len (a decompression bomb stops there), TC_EPROTO
- * for corrupt data. */
+ * for corrupt or truncated data; after either the decompressor starts afresh, so the connection
+ * must fail. An empty payload is an empty message. */
 int tc_ws_deflate_decompress(tc_ws_deflate_t *d, const uint8_t *p, size_t len, int fin,
                              tc_buf_t *out, size_t max_len);
 

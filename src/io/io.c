@@ -82,6 +82,7 @@ struct tc_io_conn {
   unsigned uv_closing : 1;   /* uv_close issued */
   unsigned delivering : 1;
   unsigned peer_eof : 1;
+  unsigned linger : 1; /* closed in answer to input: the peer may still be sending */
 };
 
 struct tc_io_listener {
@@ -424,7 +425,7 @@ static void read_discard(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
  * and drop input until the peer closes or the linger time passes. */
 static void on_shutdown(uv_shutdown_t *req, int status) {
   tc_io_conn_t *c = req->data;
-  if (status < 0 || c->peer_eof || c->uv_closing) {
+  if (status < 0 || c->peer_eof || c->uv_closing || !c->linger) {
     conn_finish_close(c);
     return;
   }
@@ -447,6 +448,7 @@ static void conn_start_shutdown(tc_io_conn_t *c) {
 void tc_io_conn_close(tc_io_conn_t *c, int err) {
   if (c->closing || c->uv_closing) return;
   c->closing = 1;
+  c->linger = c->delivering;
   c->close_err = err;
   uv_read_stop((uv_stream_t *)&c->tcp);
   if (tc_io_conn_pending(c)) schedule_flush(c);

@@ -293,7 +293,7 @@ struct tc_ws_deflate {
   z_stream rx;
   int tx_bits;
   int mem_level;
-  unsigned tx_live : 1;  /* tx holds zlib state */
+  unsigned tx_live : 1; /* tx holds zlib state */
   unsigned rx_live : 1;
   unsigned tx_reset : 1; /* no context takeover on our side: a fresh compressor per message */
   unsigned rx_reset : 1; /* the peer's side */
@@ -421,8 +421,7 @@ static int inflate_run(tc_ws_deflate_t *d, const uint8_t *p, size_t len, tc_buf_
     if (d->rx_ended) return s->avail_in || len ? TC_EPROTO : 0;
     size_t room = out->len < max_len ? max_len - out->len : 0;
     uint8_t probe;
-    if (room && tc_buf_avail(out) == 0 &&
-        tc_buf_reserve(out, room < OUT_CHUNK ? room : OUT_CHUNK))
+    if (room && tc_buf_avail(out) == 0 && tc_buf_reserve(out, room < OUT_CHUNK ? room : OUT_CHUNK))
       return TC_ENOMEM;
     size_t avail = room ? tc_buf_avail(out) : 1;
     if (room && avail > room) avail = room;

@@ -167,10 +167,24 @@ const char *tc_ws_pick_protocol(tc_slice_t offered, const char *const *supported
 
 /* ---- Client ------------------------------------------------------------------------------------ */
 
-static int visible_ascii(const char *s) {
+/* uri-host [":" port] (RFC 3986 3.2.2): unreserved, sub-delims, ':' and the brackets of an IPv6
+ * literal, and '%' for its zone or an escape. */
+static int host_ok(const char *s) {
   if (!*s) return 0;
+  for (; *s; s++) {
+    uint8_t c = (uint8_t)*s;
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c != '\0' && strchr("-._~!$&'()*+,;=:[]%", c))))
+      return 0;
+  }
+  return 1;
+}
+
+/* An origin-form target: visible ASCII without '#', as RFC 6455 3 forbids fragments. */
+static int path_ok(const char *s) {
+  if (*s != '/') return 0;
   for (; *s; s++)
-    if ((uint8_t)*s <= 0x20 || (uint8_t)*s >= 0x7f) return 0;
+    if ((uint8_t)*s <= 0x20 || (uint8_t)*s >= 0x7f || *s == '#') return 0;
   return 1;
 }
 
@@ -200,8 +214,7 @@ static int extra_headers_ok(const char *s) {
 int tc_ws_client_request(tc_buf_t *out, const char *host, const char *path,
                          const uint8_t nonce[16], const char *protocols, const char *extensions,
                          const char *extra_headers, char key_out[25]) {
-  if (!host || !path || !visible_ascii(host) || !visible_ascii(path) || path[0] != '/')
-    return TC_EINVAL;
+  if (!host || !path || !host_ok(host) || !path_ok(path)) return TC_EINVAL;
   if (protocols && *protocols && !protocol_list_valid(tc_slice_str(protocols))) return TC_EINVAL;
   if (extensions && !value_ok((const uint8_t *)extensions, strlen(extensions))) return TC_EINVAL;
   if (extra_headers && !extra_headers_ok(extra_headers)) return TC_EINVAL;

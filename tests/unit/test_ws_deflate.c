@@ -36,7 +36,7 @@ static tc_slice_t bytes(const tc_buf_t *b) {
   return b->p ? (tc_slice_t){tc_buf_data(b), b->len} : (tc_slice_t){(const uint8_t *)"", 0};
 }
 
-/* ---- Negotiation ------------------------------------------------------------------------------ */
+/* ---- Negotiation ----------------------------------------------------------------------------- */
 
 static const tc_ws_deflate_config_t cfgs[] = {
     {.enabled = 1},
@@ -76,8 +76,8 @@ static const neg_case_t neg_cases[] = {
     /* The Autobahn 13.x offers. */
     {PMD "; client_no_context_takeover; client_max_window_bits", 0,
      PMD "; client_no_context_takeover", 15, 15, 0, 1},
-    {PMD "; client_max_window_bits; server_max_window_bits=8", 0,
-     PMD "; server_max_window_bits=8", 8, 15, 0, 0},
+    {PMD "; client_max_window_bits; server_max_window_bits=8", 0, PMD "; server_max_window_bits=8",
+     8, 15, 0, 0},
     {PMD "; client_max_window_bits; server_max_window_bits=15", 0,
      PMD "; server_max_window_bits=15", 15, 15, 0, 0},
     {PMD "; client_no_context_takeover; client_max_window_bits; server_no_context_takeover; "
@@ -103,8 +103,8 @@ static const neg_case_t neg_cases[] = {
     /* Quoted values, OWS, empty list elements and case. */
     {PMD "; server_max_window_bits=\"10\"", 0, PMD "; server_max_window_bits=10", 10, 15, 0, 0},
     {PMD "; client_max_window_bits=\"1\\2\"", 0, PMD "; client_max_window_bits=12", 15, 12, 0, 0},
-    {" ,\t" PMD " ;\tserver_max_window_bits = 10 , ,", 0, PMD "; server_max_window_bits=10", 10,
-     15, 0, 0},
+    {" ,\t" PMD " ;\tserver_max_window_bits = 10 , ,", 0, PMD "; server_max_window_bits=10", 10, 15,
+     0, 0},
     {"Permessage-Deflate; Server_No_Context_Takeover", 0, PMD "; server_no_context_takeover", 15,
      15, 1, 0},
     /* Declined: unknown, repeated and invalid parameters. */
@@ -204,9 +204,8 @@ static void test_offer(void) {
   TC_CHECK_SLICE(bytes(&b), PMD "; client_max_window_bits");
   tc_buf_reset(&b);
   TC_CHECK_EQ_INT(tc_ws_deflate_offer(&cfgs[6], &b), 0);
-  TC_CHECK_SLICE(bytes(&b),
-                 PMD "; server_no_context_takeover; client_no_context_takeover; "
-                     "server_max_window_bits=8; client_max_window_bits=8");
+  TC_CHECK_SLICE(bytes(&b), PMD "; server_no_context_takeover; client_no_context_takeover; "
+                                "server_max_window_bits=8; client_max_window_bits=8");
   tc_buf_reset(&b);
   TC_CHECK_EQ_INT(tc_ws_deflate_offer(&cfgs[5], &b), 0);
   TC_CHECK_EQ_INT(b.len, 0);
@@ -303,11 +302,8 @@ static void test_negotiate_pairs(void) {
       sc.client_max_window_bits = bits[(b >> 2) / nb];
       tc_ws_deflate_params_t sp, cp;
       tc_buf_reset(&resp);
-      int r1 = tc_ws_deflate_negotiate(bytes(&offer), &sc, &sp,
-                                       &resp);
-      int r2 = r1 == 1 ? tc_ws_deflate_accept(bytes(&resp), &cc,
-                                              &cp)
-                       : -100;
+      int r1 = tc_ws_deflate_negotiate(bytes(&offer), &sc, &sp, &resp);
+      int r2 = r1 == 1 ? tc_ws_deflate_accept(bytes(&resp), &cc, &cp) : -100;
       if (r1 != 1 || r2 != 0 || memcmp(&sp, &cp, sizeof sp) != 0) mismatches++;
     }
   }
@@ -316,7 +312,7 @@ static void test_negotiate_pairs(void) {
   tc_buf_free(&resp);
 }
 
-/* ---- Codec helpers ---------------------------------------------------------------------------- */
+/* ---- Codec helpers --------------------------------------------------------------------------- */
 
 static tc_ws_deflate_params_t mkparams(int smwb, int cmwb, int snct, int cnct) {
   tc_ws_deflate_params_t pr = {0};
@@ -338,8 +334,8 @@ static uint32_t rnd(void) {
 /* Sample messages of several kinds; *n gets the count. Each is malloc'd. */
 enum { KINDS = 7 };
 static uint8_t *make_message(int kind, size_t *len) {
-  static const char *const words[] = {"tincan", "socket", "frame", "deflate", "window", "{\"id\":",
-                                      "\"value\"", "],", "\n", " "};
+  static const char *const words[] = {"tincan",   "socket",    "frame", "deflate", "window",
+                                      "{\"id\":", "\"value\"", "],",    "\n",      " "};
   size_t n = kind == 6 ? 200000 : 1 + rnd() % 5000;
   uint8_t *p = malloc(n);
   size_t period = 251 + rnd() % 300;
@@ -393,7 +389,7 @@ static void exchange(tc_ws_deflate_t *tx, tc_ws_deflate_t *rx, const uint8_t *p,
   tc_buf_free(&out);
 }
 
-/* ---- Codec tests ------------------------------------------------------------------------------ */
+/* ---- Codec tests ----------------------------------------------------------------------------- */
 
 static void test_roundtrip_windows(void) {
   for (int bits = 8; bits <= 15; bits++) {
@@ -448,8 +444,10 @@ static int win8_feed(win8_t *w, const uint8_t *p, size_t len, tc_buf_t *out) {
     w->s.avail_out = 1;
     int zr = inflate(&w->s, Z_SYNC_FLUSH);
     if (zr != Z_OK && zr != Z_BUF_ERROR) return -1;
-    if (w->s.avail_out == 0) tc_buf_append(out, &byte, 1);
-    else if (w->s.avail_in == 0) return 0;
+    if (w->s.avail_out == 0)
+      tc_buf_append(out, &byte, 1);
+    else if (w->s.avail_in == 0)
+      return 0;
   }
 }
 
@@ -531,8 +529,7 @@ static void test_split_frames(void) {
     tc_ws_deflate_t *cli;
     TC_CHECK_EQ_INT(tc_ws_deflate_new(&pr, 0, 0, &cli), 0);
     tc_buf_reset(&out);
-    if (tc_ws_deflate_decompress(cli, tc_buf_data(&z1), z1.len, 1, &out, l1) != 0 ||
-        out.len != l1)
+    if (tc_ws_deflate_decompress(cli, tc_buf_data(&z1), z1.len, 1, &out, l1) != 0 || out.len != l1)
       bad++;
     tc_buf_reset(&out);
     const uint8_t *p = tc_buf_data(&z2);
@@ -694,8 +691,7 @@ static void test_corrupt(void) {
   tc_buf_t out = {0};
   /* A reserved block type. */
   static const uint8_t bad_type[] = {0x07, 0x00};
-  TC_CHECK_EQ_INT(tc_ws_deflate_decompress(d, bad_type, sizeof bad_type, 1, &out, 1000),
-                  TC_EPROTO);
+  TC_CHECK_EQ_INT(tc_ws_deflate_decompress(d, bad_type, sizeof bad_type, 1, &out, 1000), TC_EPROTO);
   /* A stored block whose length check fails. */
   static const uint8_t bad_stored[] = {0x00, 0x05, 0x00, 0x00, 0x00, 'a'};
   TC_CHECK_EQ_INT(tc_ws_deflate_decompress(d, bad_stored, sizeof bad_stored, 1, &out, 1000),
@@ -708,8 +704,7 @@ static void test_corrupt(void) {
   tc_buf_t z = {0};
   TC_CHECK_EQ_INT(tc_ws_deflate_compress(srv, msg, len, &z), 0);
   tc_buf_reset(&out);
-  TC_CHECK_EQ_INT(tc_ws_deflate_decompress(d, tc_buf_data(&z), z.len / 2, 1, &out, len),
-                  TC_EPROTO);
+  TC_CHECK_EQ_INT(tc_ws_deflate_decompress(d, tc_buf_data(&z), z.len / 2, 1, &out, len), TC_EPROTO);
   /* Random garbage is refused, or at least never overruns the limit. */
   int refused = 0;
   for (int i = 0; i < 500; i++) {

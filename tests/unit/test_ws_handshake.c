@@ -67,24 +67,30 @@ static void parse_response(const char *text, parsed_t *out) {
   out->r = tc_http_parse_response(out->bytes, len, &out->res, 0);
 }
 
-/* Runs the upgrade check on a request text; returns 0 or the error status. */
-static int upgrade(const char *text, tc_ws_upgrade_t *u, int line) {
-  parsed_t p;
-  parse_request(text, &p);
+/* Runs the upgrade check on a request text; returns 0 or the error status. The slices in *u
+ * point into p->bytes, which the caller frees. */
+static int upgrade_keep(const char *text, tc_ws_upgrade_t *u, parsed_t *p, int line) {
+  parse_request(text, p);
   int status = -1;
-  if (p.r != (ssize_t)strlen(text)) {
-    TC_CHECK_EQ_INT(p.r, strlen(text));
+  if (p->r != (ssize_t)strlen(text)) {
+    TC_CHECK_EQ_INT(p->r, strlen(text));
     fprintf(stderr, "  (request at line %d does not parse)\n", line);
   } else {
     memset(u, 0x5a, sizeof *u);
-    int r = tc_ws_upgrade_check(&p.req, u);
+    int r = tc_ws_upgrade_check(&p->req, u);
     TC_CHECK(r == 0 || r == TC_EPROTO);
     TC_CHECK_EQ_INT(r == 0, u->error_status == 0);
     status = r == 0 ? 0 : u->error_status;
     TC_CHECK(status == 0 || status == 400 || status == 426);
-    /* Slices are never NULL, even when empty, and point into the request when not. */
+    /* Slices are never NULL, even when empty. */
     TC_CHECK(u->key.p && u->protocols.p && u->extensions.p && u->origin.p);
   }
+  return status;
+}
+
+static int upgrade(const char *text, tc_ws_upgrade_t *u, int line) {
+  parsed_t p;
+  int status = upgrade_keep(text, u, &p, line);
   free(p.bytes);
   return status;
 }
@@ -163,22 +169,26 @@ static const char lowercase[] = "GET /socket HTTP/1.1\r\n"
 
 static void test_upgrade_valid(void) {
   tc_ws_upgrade_t u;
-  TC_CHECK_EQ_INT(upgrade(chrome, &u, __LINE__), 0);
+  parsed_t p;
+  TC_CHECK_EQ_INT(upgrade_keep(chrome, &u, &p, __LINE__), 0);
   TC_CHECK_SLICE(u.key, "dGhlIHNhbXBsZSBub25jZQ==");
   TC_CHECK_SLICE(u.origin, "http://localhost:8080");
   TC_CHECK_SLICE(u.extensions, "permessage-deflate; client_max_window_bits");
   TC_CHECK_EQ_INT(u.protocols.len, 0);
+  free(p.bytes);
 
-  TC_CHECK_EQ_INT(upgrade(firefox, &u, __LINE__), 0);
+  TC_CHECK_EQ_INT(upgrade_keep(firefox, &u, &p, __LINE__), 0);
   TC_CHECK_SLICE(u.key, "x3JJHMbDL1EzLkh9GBhXDw==");
   TC_CHECK_SLICE(u.protocols, "chat, superchat");
   TC_CHECK_SLICE(u.extensions, "permessage-deflate");
+  free(p.bytes);
 
-  TC_CHECK_EQ_INT(upgrade(lowercase, &u, __LINE__), 0);
+  TC_CHECK_EQ_INT(upgrade_keep(lowercase, &u, &p, __LINE__), 0);
   TC_CHECK_SLICE(u.key, "AQIDBAUGBwgJCgsMDQ4PEA==");
   TC_CHECK_SLICE(u.protocols, "v1.json.example");
   TC_CHECK_EQ_INT(u.origin.len, 0);
   TC_CHECK_EQ_INT(u.extensions.len, 0);
+  free(p.bytes);
 }
 
 /* A request made of the minimal valid lines, with one line left out and up to two added. */
@@ -334,10 +344,13 @@ static void test_pick_protocol(void) {
   TC_CHECK(tc_ws_pick_protocol(TC_SLICE_LIT("cha, chatt, superchat"), sup) == sup[0]);
   /* Straight from a parsed request. */
   tc_ws_upgrade_t u;
-  TC_CHECK_EQ_INT(upgrade(firefox, &u, __LINE__), 0);
+  parsed_t p;
+  TC_CHECK_EQ_INT(upgrade_keep(firefox, &u, &p, __LINE__), 0);
   TC_CHECK(tc_ws_pick_protocol(u.protocols, sup) == sup[1]);
-  TC_CHECK_EQ_INT(upgrade(chrome, &u, __LINE__), 0);
+  free(p.bytes);
+  TC_CHECK_EQ_INT(upgrade_keep(chrome, &u, &p, __LINE__), 0);
   TC_CHECK(tc_ws_pick_protocol(u.protocols, sup) == NULL);
+  free(p.bytes);
 }
 
 /* ---- Client -------------------------------------------------------------------------------------- */
@@ -375,13 +388,13 @@ static void test_client_request(void) {
            memcmp(tc_buf_data(&b) + before, want2, strlen(want2)) == 0);
 
   /* What we send passes our own server check. */
-  char text[1024];
-  memcpy(text, want2, sizeof want2);
   tc_ws_upgrade_t u;
-  TC_CHECK_EQ_INT(upgrade(text, &u, __LINE__), 0);
+  parsed_t p;
+  TC_CHECK_EQ_INT(upgrade_keep(want2, &u, &p, __LINE__), 0);
   TC_CHECK_SLICE(u.key, "dGhlIHNhbXBsZSBub25jZQ==");
   TC_CHECK_SLICE(u.protocols, "chat, superchat");
   TC_CHECK_SLICE(u.origin, "http://example.com");
+  free(p.bytes);
 
   /* Empty optional strings are left out like NULL ones. */
   tc_buf_reset(&b);
@@ -399,6 +412,10 @@ static void test_client_request(void) {
       {"a", "", NULL, NULL, NULL},
       {"a", "chat", NULL, NULL, NULL},
       {"a", "/a b", NULL, NULL, NULL},
+      {"a", "/chat#frag", NULL, NULL, NULL},
+      {"user@a", "/", NULL, NULL, NULL},
+      {"a/b", "/", NULL, NULL, NULL},
+      {"a\"b", "/", NULL, NULL, NULL},
       {"a", "/\r\n", NULL, NULL, NULL},
       {"a", "/", "a b", NULL, NULL},
       {"a", "/", "chat, chat", NULL, NULL},
@@ -411,6 +428,8 @@ static void test_client_request(void) {
       {"a", "/", NULL, NULL, "no colon\r\n"},
       {"a", "/", NULL, NULL, ": empty name\r\n"},
       {"a", "/", NULL, NULL, "X-A: b\rc\r\n"},
+      {"a", "/", NULL, NULL, "X-A: b\rX-B: c\r\n"},
+      {"a", "/", NULL, NULL, "X-A: b\r"},
       {"a", "/", NULL, NULL, "X-A: b\r\nX-B\r\n"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
