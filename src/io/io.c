@@ -12,6 +12,9 @@
 #define TC_IO_LINGER_MS 2000
 #define TC_IO_SENDFILE_CHUNK (1u << 20)
 #define TC_IO_FALLBACK_CHUNK (64u << 10)
+#define TC_IO_SPARES 8
+#define TC_IO_SPARE_MIN (16u << 10)
+#define TC_IO_SPARE_MAX (4u << 20)
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
@@ -118,10 +121,31 @@ struct tc_io {
   void *signal_ud;
   unsigned signalled : 1;
   char peer[64];
+  /* Large buffers that connections gave back: reused before malloc, so that streaming large
+   * messages does not fault in fresh pages each time, while idle connections hold none. */
+  tc_buf_t spares[TC_IO_SPARES];
+  int nspares;
 };
 
 static void conn_flush(tc_io_conn_t *c);
 static void conn_finish_close(tc_io_conn_t *c);
+
+/* Gives a buffer back: a large one goes to the spares, a small one to malloc. */
+static void io_buf_drop(tc_io_t *io, tc_buf_t *b) {
+  if (b->cap >= TC_IO_SPARE_MIN && b->cap <= TC_IO_SPARE_MAX && io->nspares < TC_IO_SPARES) {
+    b->off = b->len = 0;
+    io->spares[io->nspares++] = *b;
+    *b = (tc_buf_t){0};
+    return;
+  }
+  tc_buf_free(b);
+}
+
+/* Like tc_buf_reserve, but an unallocated buffer that needs much first takes a spare. */
+static int io_buf_reserve(tc_io_t *io, tc_buf_t *b, size_t n) {
+  if (!b->p && n >= 4096 && io->nspares) *b = io->spares[--io->nspares];
+  return tc_buf_reserve(b, n);
+}
 static void on_tq_timer(uv_timer_t *t);
 static void on_prepare(uv_prepare_t *h);
 static void conn_deliver(tc_io_conn_t *c);
@@ -240,6 +264,7 @@ void tc_io_free(tc_io_t *io) {
   uv_close((uv_handle_t *)&io->flush_h, on_io_handle_closed);
   uv_close((uv_handle_t *)&io->redeliver_h, on_io_handle_closed);
   uv_run(io->loop, UV_RUN_NOWAIT);
+  while (io->nspares) tc_buf_free(&io->spares[--io->nspares]);
   free(io->rbuf);
   free(io);
 }
@@ -377,8 +402,8 @@ static void on_conn_closed(uv_handle_t *h) {
   if (c->resolving) c->resolving->c = NULL;
   tc__tls_free(c->tls);
   tc_buf_free(&c->wire);
-  tc_buf_free(&c->in);
-  tc_buf_free(&c->out);
+  io_buf_drop(io, &c->in);
+  io_buf_drop(io, &c->out);
   while (c->files) {
     tc_io_file_t *f = c->files;
     c->files = f->next;
@@ -387,7 +412,7 @@ static void on_conn_closed(uv_handle_t *h) {
     free(f);
   }
   if (c->writer) {
-    tc_buf_free(&c->writer->buf);
+    io_buf_drop(io, &c->writer->buf);
     free(c->writer);
   }
   free(c->sreq);
@@ -589,8 +614,8 @@ static void conn_flush(tc_io_conn_t *c) {
         if (conn_write_async(c) < 0) tc_io_conn_abort(c, TC_EIO);
         return;
       }
-      /* A large buffer that emptied goes back: an idle connection keeps nothing. */
-      if (w->cap > 16384) tc_buf_free(w);
+      /* An emptied buffer goes back: an idle connection keeps nothing. */
+      io_buf_drop(c->io, w);
       if (c->tls) continue;
     }
     if (c->tls) {
@@ -610,9 +635,8 @@ static void conn_flush(tc_io_conn_t *c) {
     if (r == 0) return;
     conn_pop_file(c);
   }
-  if (c->writer && c->writer->buf.cap > 0) {
-    tc_buf_free(&c->writer->buf);
-  }
+  if (c->writer && c->writer->buf.cap > 0) io_buf_drop(c->io, &c->writer->buf);
+  if (c->out.p && !c->out.len) io_buf_drop(c->io, &c->out);
   if (c->closing) {
     if (!tc_io_conn_pending(c)) conn_start_shutdown(c);
     return;
@@ -631,7 +655,10 @@ int tc_io_conn_write(tc_io_conn_t *c, const void *p, size_t len) {
 }
 
 tc_buf_t *tc_io_conn_outbuf(tc_io_conn_t *c) {
-  return c->files_tail ? &c->files_tail->after : &c->out;
+  if (c->files_tail) return &c->files_tail->after;
+  /* Large answers are common right after large requests: lend a spare before malloc. */
+  if (!c->out.p && c->io->nspares) c->out = c->io->spares[--c->io->nspares];
+  return &c->out;
 }
 
 void tc_io_conn_wrote(tc_io_conn_t *c) {
@@ -720,9 +747,10 @@ static void conn_run_handler(tc_io_conn_t *c, uint8_t *p, size_t len) {
   c->delivering = 0;
   if (p == tc_buf_data(&c->in)) {
     tc_buf_consume(&c->in, used);
-    if (c->in.len == 0) tc_buf_free(&c->in);
+    if (c->in.len == 0) io_buf_drop(c->io, &c->in);
   } else if (used < len && !c->closing) {
-    if (tc_buf_append(&c->in, p + used, len - used) < 0) tc_io_conn_abort(c, TC_ENOMEM);
+    if (io_buf_reserve(c->io, &c->in, len - used) < 0) tc_io_conn_abort(c, TC_ENOMEM);
+    else tc_buf_append(&c->in, p + used, len - used);
   }
 }
 
@@ -766,7 +794,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   /* A partial message is waiting: read straight behind it so it stays contiguous. */
   size_t want = c->in.len < 16384 ? 16384 : c->in.len;
   if (want > c->io->rbuf_size) want = c->io->rbuf_size;
-  if (tc_buf_reserve(&c->in, want) < 0) {
+  if (io_buf_reserve(c->io, &c->in, want) < 0) {
     *buf = uv_buf_init(NULL, 0);
     return;
   }

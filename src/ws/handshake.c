@@ -263,18 +263,21 @@ int tc_ws_client_check_response(const tc_http_response_t *res, const char key[25
     return TC_EPROTO;
 
   /* RFC 6455 4.1: the server may only choose a protocol we offered, and only one. */
+  tc_slice_t chosen = empty_slice, ext = empty_slice;
   size_t count = header_count(h, n, "sec-websocket-protocol", &first);
   if (count > 1) return TC_EPROTO;
   if (count) {
-    tc_slice_t chosen = first->value;
+    chosen = first->value;
     if (!is_token(chosen) || !offered_protocols || !offered_list_has(offered_protocols, chosen))
       return TC_EPROTO;
-    if (protocol) *protocol = chosen;
   }
   /* Whether the extensions were offered is for the extension's own check (for example
    * tc_ws_deflate_accept); an empty value is not a list. */
   count = header_count(h, n, "sec-websocket-extensions", &first);
   if (count > 1 || (count == 1 && first->value.len == 0)) return TC_EPROTO;
-  if (count && extensions) *extensions = first->value;
+  if (count) ext = first->value;
+  /* Set only on success, so that a refused answer leaves nothing to misuse. */
+  if (protocol) *protocol = chosen;
+  if (extensions) *extensions = ext;
   return 0;
 }
