@@ -43,6 +43,7 @@ test: build $(TEST_BUILD)/CMakeCache.txt
 bench: deps-bench $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS)
 	bash bench/http_wrk.sh
+	bash bench/ws_echo.sh
 
 # Longer runs than the ctest smoke runs, one fuzzer at a time; finds land in fuzz/corpus-run/.
 fuzz: deps $(TEST_BUILD)/CMakeCache.txt

@@ -61,8 +61,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ASSERT(r1 == 0 || r1 == TC_EPROTO);
   ASSERT((r1 == 0) == (ref >= cut));
   ASSERT((r2 == 0) == (ref == len));
-  if (ref == len) ASSERT(tc_utf8_complete(&v) == complete);
-  else ASSERT(!tc_utf8_complete(&v));
+  if (ref == len)
+    ASSERT(tc_utf8_complete(&v) == complete);
+  else
+    ASSERT(!tc_utf8_complete(&v));
   ASSERT((tc_utf8_check(p, len) == 0) == (ref == len && complete));
   free(a);
   free(b);

@@ -41,8 +41,8 @@ static void check_header(const uint8_t *p, size_t len, const tc_ws_frame_t *f, s
   ASSERT(!g.masked || memcmp(g.mask, f->mask, 4) == 0);
   ASSERT(w <= n);
   /* A minimal header without RSV2/RSV3 comes back byte for byte. */
-  int minimal = (l7 < 126) || (l7 == 126 && f->payload_len >= 126) ||
-                (l7 == 127 && f->payload_len > 0xffff);
+  int minimal =
+      (l7 < 126) || (l7 == 126 && f->payload_len >= 126) || (l7 == 127 && f->payload_len > 0xffff);
   if (minimal && !f->rsv2 && !f->rsv3) ASSERT(w == n && memcmp(out, p, n) == 0);
   for (size_t k = 0; k < w; k++) ASSERT(tc_ws_frame_parse(out, k, &g) == TC_EAGAIN);
 }

@@ -2,7 +2,8 @@
 # Installs what building and testing tincan needs on Debian 12, and nothing when it is all there.
 #
 #   scripts/deps.sh          build and test dependencies (and `npm ci` when package.json asks)
-#   scripts/deps.sh bench    the same, plus wrk and nginx-light for bench/http_wrk.sh
+#   scripts/deps.sh bench    the same, plus wrk and nginx-light for bench/http_wrk.sh, and
+#                            libwebsockets-dev and pkg-config for bench/ws_echo.sh
 #
 # Silent when everything is present; safe to run with no terminal (CI).
 set -euo pipefail
@@ -19,7 +20,7 @@ fi
 
 for group in "$@"; do
   case "$group" in
-    bench) want+=(wrk nginx-light) ;;
+    bench) want+=(wrk nginx-light libwebsockets-dev pkg-config) ;;
     *)
       echo "deps.sh: unknown group '$group' (known: bench)" >&2
       exit 2

@@ -30,7 +30,45 @@ static void echo_on_message(tc_ws_conn_t *c, int opcode, uint8_t *data, size_t l
   tc_ws_conn_send(c, opcode, data, len);
 }
 
-static const tc_ws_handlers_t echo_handlers = {.on_message = echo_on_message};
+/* Appends s as a JSON string. */
+static void json_string(tc_buf_t *b, tc_slice_t s) {
+  tc_buf_append(b, "\"", 1);
+  for (size_t i = 0; i < s.len; i++) {
+    uint8_t ch = s.p[i];
+    if (ch == '"' || ch == '\\') {
+      char e[2] = {'\\', (char)ch};
+      tc_buf_append(b, e, 2);
+    } else if (ch < 0x20) {
+      tc_buf_appendf(b, "\\u%04x", ch);
+    } else {
+      tc_buf_append(b, &ch, 1);
+    }
+  }
+  tc_buf_append(b, "\"", 1);
+}
+
+/* /echo?handshake: the first message shows the opening handshake as it crossed the wire, for
+ * the WebSocket demo page (a browser's script cannot see those headers itself). */
+static void echo_on_open(tc_ws_conn_t *c, void *ud) {
+  (void)ud;
+  tc_slice_t req, resp;
+  tc_ws_conn_handshake(c, &req, &resp);
+  const uint8_t *eol = req.len ? memchr(req.p, '\n', req.len) : NULL;
+  if (!eol || !memmem(req.p, (size_t)(eol - req.p), "?handshake", 10)) return;
+  tc_buf_t b = {0};
+  tc_buf_append_str(&b, "{\"type\":\"handshake\",\"request\":");
+  json_string(&b, req);
+  tc_buf_append_str(&b, ",\"response\":");
+  json_string(&b, resp);
+  tc_buf_append_str(&b, ",\"extensions\":");
+  json_string(&b, tc_slice_str(tc_ws_conn_deflate(c) ? "permessage-deflate" : ""));
+  tc_buf_append(&b, "}", 1);
+  tc_ws_conn_send(c, TC_WS_OP_TEXT, tc_buf_data(&b), b.len);
+  tc_buf_free(&b);
+}
+
+static const tc_ws_handlers_t echo_handlers = {.on_open = echo_on_open,
+                                               .on_message = echo_on_message};
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -160,7 +198,7 @@ int main(int argc, char **argv) {
     tc_log(&app.log, TC_LOG_ERROR, "tincan", "start-up failed: %s", tc_strerror(r));
     return 1;
   }
-  tc_ws_server_config_t echo_cfg = {.deflate = {.enabled = 1}};
+  tc_ws_server_config_t echo_cfg = {.deflate = {.enabled = 1}, .keep_handshake = 1};
   r = tc_ws_server_route(app.http, "/echo", &echo_cfg, &echo_handlers, &app);
   if (r) {
     tc_log(&app.log, TC_LOG_ERROR, "tincan", "start-up failed: %s", tc_strerror(r));

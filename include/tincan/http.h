@@ -206,6 +206,9 @@ void tc_http_server_free(tc_http_server_t *srv);
 size_t tc_http_server_conn_count(const tc_http_server_t *srv);
 
 const tc_http_request_t *tc_http_request(const tc_http_exchange_t *x);
+/* The request's header section as received (request line through the empty line); valid
+ * during the handler call. */
+tc_slice_t tc_http_head(const tc_http_exchange_t *x);
 /* The request body (decoded when chunked); valid during the handler call. */
 tc_slice_t tc_http_body(const tc_http_exchange_t *x);
 tc_http_server_t *tc_http_exchange_server(const tc_http_exchange_t *x);

@@ -85,7 +85,9 @@ typedef struct tc_ws_upgrade {
 
 /* Checks an opening handshake request (RFC 6455 section 4.2.1): GET, HTTP/1.1 or later, an
  * Upgrade token list naming "websocket", a Connection token list naming "Upgrade", a key that is
- * base64 of 16 bytes, version 13. 0, or TC_EPROTO with out->error_status set. */
+ * base64 of 16 bytes, version 13. A repeated Sec-WebSocket-Protocol, Sec-WebSocket-Extensions
+ * or Origin header, or more than 128 protocols, is refused with 400. 0, or TC_EPROTO with
+ * out->error_status set. */
 int tc_ws_upgrade_check(const tc_http_request_t *req, tc_ws_upgrade_t *out);
 /* Sec-WebSocket-Accept for a key: base64(SHA-1(key + GUID)), 28 characters and a NUL. */
 void tc_ws_accept_key(tc_slice_t key, char out[29]);
@@ -101,7 +103,8 @@ int tc_ws_client_request(tc_buf_t *out, const char *host, const char *path,
                          const char *extra_headers, char key_out[25]);
 /* Checks the server's answer: 101, Upgrade websocket, Connection upgrade, the right accept
  * value, and a protocol among those offered (or none). On success *protocol and *extensions are
- * set (empty when absent). 0 or TC_EPROTO. */
+ * set (empty when absent). It does not know which extensions were offered: the caller fails the
+ * connection on extensions it did not offer (tc_ws_deflate_accept does). 0 or TC_EPROTO. */
 int tc_ws_client_check_response(const tc_http_response_t *res, const char key[25],
                                 const char *offered_protocols, tc_slice_t *protocol,
                                 tc_slice_t *extensions);
@@ -260,6 +263,8 @@ typedef struct tc_ws_server_config {
   const char *const *protocols; /* supported subprotocols, NULL-terminated, or NULL */
   /* Return non-zero to refuse a handshake from this Origin (answered 403). Optional. */
   int (*check_origin)(tc_slice_t origin, void *ud);
+  /* Keep the handshake's bytes for on_open (tc_ws_conn_handshake), e.g. to show them. */
+  unsigned keep_handshake : 1;
 } tc_ws_server_config_t;
 
 /* Serves WebSocket on `path` of the HTTP server. cfg and h are copied; ud goes to every
@@ -283,6 +288,9 @@ void *tc_ws_conn_data(const tc_ws_conn_t *c);
 const char *tc_ws_conn_protocol(const tc_ws_conn_t *c);
 int tc_ws_conn_deflate(const tc_ws_conn_t *c);
 tc_io_conn_t *tc_ws_conn_io(const tc_ws_conn_t *c);
+/* During on_open of a route with keep_handshake: the request as received and our answer, as
+ * they crossed the wire; valid until on_open sends anything, and empty after on_open. */
+void tc_ws_conn_handshake(const tc_ws_conn_t *c, tc_slice_t *request, tc_slice_t *response);
 
 /* ---- Clients ------------------------------------------------------------------------------------- */
 

@@ -23,6 +23,7 @@ struct tc_http_exchange {
   tc_http_server_t *srv;
   http_conn_t *hc;
   tc_http_request_t req;
+  tc_slice_t raw_head;
   tc_slice_t body;
   tc_buf_t hdrs; /* extra response headers, "Name: value\r\n" each */
   void (*on_abort)(tc_http_exchange_t *x, void *ud);
@@ -229,6 +230,10 @@ tc_io_conn_t *tc_http_exchange_conn(const tc_http_exchange_t *x) {
 
 const tc_http_request_t *tc_http_request(const tc_http_exchange_t *x) {
   return &x->req;
+}
+
+tc_slice_t tc_http_head(const tc_http_exchange_t *x) {
+  return x->raw_head;
 }
 
 tc_slice_t tc_http_body(const tc_http_exchange_t *x) {
@@ -490,12 +495,13 @@ static int parse_head(http_conn_t *hc, const uint8_t *p) {
   return 0;
 }
 
-/* Runs the handler for a complete request occupying p[0..total). */
-static ssize_t dispatch(http_conn_t *hc, size_t total, tc_slice_t body) {
+/* Runs the handler for a complete request whose header section is head. */
+static ssize_t dispatch(http_conn_t *hc, size_t total, tc_slice_t head, tc_slice_t body) {
   tc_http_server_t *srv = hc->srv;
   tc_http_exchange_t *x = &hc->x;
   x->srv = srv;
   x->hc = hc;
+  x->raw_head = head;
   x->body = body;
   x->active = 1;
   x->responded = x->deferred = x->taken = 0;
@@ -608,7 +614,7 @@ static ssize_t hc_on_data(tc_io_conn_t *c, uint8_t *p, size_t len) {
   }
   /* The bytes may have moved since the header was first parsed: the slices must point here. */
   if (!parsed) parse_head(hc, p);
-  return dispatch(hc, total, body);
+  return dispatch(hc, total, (tc_slice_t){p, hc->head_len}, body);
 }
 
 static void hc_on_drain(tc_io_conn_t *c) {

@@ -185,6 +185,11 @@ int tc_ws_conn_deflate(const tc_ws_conn_t *c) {
   return c->deflate;
 }
 
+void tc_ws_conn_handshake(const tc_ws_conn_t *c, tc_slice_t *request, tc_slice_t *response) {
+  *request = c->hs_request;
+  *response = c->hs_response;
+}
+
 tc_io_conn_t *tc_ws_conn_io(const tc_ws_conn_t *c) {
   return c->io;
 }

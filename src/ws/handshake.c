@@ -5,7 +5,8 @@
  * Sec-WebSocket-Extensions, RFC 6455 11.3.2 and 11.3.4) are refused when repeated: the results
  * are zero-copy slices of one value, and joining would need memory. Browsers and the common
  * libraries always send one. A repeated Sec-WebSocket-Key, Sec-WebSocket-Version or Origin is
- * refused as the RFCs require (RFC 6455 11.3.1 and 11.3.5, RFC 6454 7.3). */
+ * refused as the RFCs require (RFC 6455 11.3.1 and 11.3.5, RFC 6454 7.3). A protocol list of
+ * more than 128 names is refused too. */
 #include "tincan/ws.h"
 
 #include <openssl/evp.h>
@@ -51,20 +52,20 @@ static int slice_same(tc_slice_t a, tc_slice_t b) {
   return a.len == b.len && memcmp(a.p, b.p, a.len) == 0;
 }
 
+/* More than any client offers; the bound keeps the repeat check cheap on a 16 KiB header. */
+#define WS_MAX_PROTOCOLS 128
+
 /* 1#token with no repeats (RFC 6455 4.1 item 10). Protocol names compare exactly: the client
- * checks the server's choice byte for byte. Quadratic, but the header section bounds the list
- * and the first repeat ends the scan. */
+ * checks the server's choice byte for byte. */
 static int protocol_list_valid(tc_slice_t v) {
+  tc_slice_t seen[WS_MAX_PROTOCOLS], item;
   const uint8_t *p = v.p, *end = v.p + v.len;
-  tc_slice_t item;
   size_t count = 0;
   while (next_item(&p, end, &item)) {
-    if (!is_token(item)) return 0;
-    const uint8_t *q = v.p;
-    tc_slice_t prev;
-    while (q < item.p && next_item(&q, item.p, &prev))
-      if (slice_same(prev, item)) return 0;
-    count++;
+    if (!is_token(item) || count == WS_MAX_PROTOCOLS) return 0;
+    for (size_t i = 0; i < count; i++)
+      if (slice_same(seen[i], item)) return 0;
+    seen[count++] = item;
   }
   return count > 0;
 }
@@ -84,8 +85,7 @@ static size_t header_count(const tc_http_header_t *h, size_t n, const char *name
 
 /* Whether any instance of a list-valued header names the token: a field may be split over
  * several lines (RFC 9110 5.3). */
-static int headers_list(const tc_http_header_t *h, size_t n, const char *name,
-                        const char *token) {
+static int headers_list(const tc_http_header_t *h, size_t n, const char *name, const char *token) {
   tc_slice_t want = tc_slice_str(name);
   for (size_t i = 0; i < n; i++)
     if (tc_slice_ieq_slice(h[i].name, want) && tc_http_token_list_has(h[i].value, token)) return 1;
@@ -98,8 +98,8 @@ static int key_valid(tc_slice_t k) {
   if (k.len != 24 || k.p[22] != '=' || k.p[23] != '=') return 0;
   for (size_t i = 0; i < 22; i++) {
     uint8_t c = k.p[i];
-    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-          c == '+' || c == '/'))
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+          c == '/'))
       return 0;
   }
   return 1;
@@ -165,7 +165,7 @@ const char *tc_ws_pick_protocol(tc_slice_t offered, const char *const *supported
   return NULL;
 }
 
-/* ---- Client ------------------------------------------------------------------------------------ */
+/* ---- Client ---------------------------------------------------------------------------------- */
 
 /* uri-host [":" port] (RFC 3986 3.2.2): unreserved, sub-delims, ':' and the brackets of an IPv6
  * literal, and '%' for its zone or an escape. */
@@ -211,9 +211,9 @@ static int extra_headers_ok(const char *s) {
   return 1;
 }
 
-int tc_ws_client_request(tc_buf_t *out, const char *host, const char *path,
-                         const uint8_t nonce[16], const char *protocols, const char *extensions,
-                         const char *extra_headers, char key_out[25]) {
+int tc_ws_client_request(tc_buf_t *out, const char *host, const char *path, const uint8_t nonce[16],
+                         const char *protocols, const char *extensions, const char *extra_headers,
+                         char key_out[25]) {
   if (!host || !path || !host_ok(host) || !path_ok(path)) return TC_EINVAL;
   if (protocols && *protocols && !protocol_list_valid(tc_slice_str(protocols))) return TC_EINVAL;
   if (extensions && !value_ok((const uint8_t *)extensions, strlen(extensions))) return TC_EINVAL;

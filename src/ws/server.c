@@ -68,6 +68,7 @@ static int on_upgrade(tc_http_exchange_t *x, void *ud) {
   tc_io_conn_t *io = tc_http_take(x);
   c->io = io;
   tc_buf_t *out = tc_io_conn_outbuf(io);
+  size_t resp_at = out->len;
   int r = tc_buf_append_str(out, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                                  "Connection: Upgrade\r\nSec-WebSocket-Accept: ");
   if (!r) r = tc_buf_append(out, accept, 28);
@@ -90,8 +91,14 @@ static int on_upgrade(tc_http_exchange_t *x, void *ud) {
     tc_io_conn_abort(io, r);
     return 0;
   }
-  tc_io_conn_wrote(io);
+  if (rt->cfg.keep_handshake) {
+    /* Both are still in place: the request in the input, the answer in the output queue. */
+    c->hs_request = tc_http_head(x);
+    c->hs_response = (tc_slice_t){tc_buf_data(out) + resp_at, out->len - resp_at};
+  }
   if (rt->h.on_open) rt->h.on_open(c, rt->ud);
+  c->hs_request = c->hs_response = (tc_slice_t){NULL, 0};
+  tc_io_conn_wrote(io);
   return 0;
 }
 

@@ -28,6 +28,7 @@ struct tc_ws_conn {
   uint64_t last_rx;
   int local_code; /* set when we drop the connection ourselves */
   struct tc__ws_client *client; /* a client's own state, freed with the connection */
+  tc_slice_t hs_request, hs_response; /* only during on_open, with keep_handshake */
   unsigned alive : 1;
   unsigned pinged : 1;
   unsigned read_paused : 1;

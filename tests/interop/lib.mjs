@@ -109,6 +109,13 @@ export async function stopAndCheck(t, server, label = 'tincan') {
   return r;
 }
 
+// Sanitizer reports seen in the stderr of commands started by run()/runLive() (tcws is an
+// ASan+UBSan build under `make test`).
+const sanitizerHits = [];
+export function checkChildSanitizers(t, label = 'commands') {
+  t.check(`${label} printed no sanitizer report`, !sanitizerHits.length, sanitizerHits.join('\n'));
+}
+
 // Runs a command with input on stdin (a string or Buffer; null keeps stdin open until the process
 // ends). Resolves to {code, signal, stdout (Buffer), stderr (string), timedOut}.
 export function run(cmd, args, { input = '', timeoutMs = 30000, env } = {}) {
@@ -136,6 +143,8 @@ export function runLive(cmd, args, opts = {}) {
   const done = new Promise((r) => proc.on('close', (code, signal) => {
     clearTimeout(timer);
     children.delete(proc);
+    const m = SANITIZER_RE.exec(err);
+    if (m) sanitizerHits.push(`${cmd} ${args.join(' ')}: ${err.slice(Math.max(0, m.index - 200), m.index + 2000)}`);
     r({ code, signal, stdout: Buffer.concat(out), stderr: err, timedOut });
   }));
   return { proc, done, stderr: () => err };

@@ -12,8 +12,13 @@ static ssize_t decode_str(const char *s, uint8_t *out, size_t cap) {
 
 static void test_rfc4648_vectors(void) {
   static const char *const vec[][2] = {
-      {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},         {"foo", "Zm9v"},
-      {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
+      {"", ""},
+      {"f", "Zg=="},
+      {"fo", "Zm8="},
+      {"foo", "Zm9v"},
+      {"foob", "Zm9vYg=="},
+      {"fooba", "Zm9vYmE="},
+      {"foobar", "Zm9vYmFy"},
   };
   for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++) {
     char enc[16];
@@ -47,12 +52,16 @@ static void test_known_values(void) {
 
 static void test_invalid(void) {
   static const char *const bad[] = {
-      "Z",        "Zg",       "Zg=",       "Zm9vY",     /* not a multiple of 4 */
-      "====",     "Z===",     "=Zg=",      "Z=g=",      /* misplaced padding */
-      "Zg==Zg==", "Zm8=Zm9v", "Zm9v====",               /* padding before the end */
+      "Z",        "Zg",       "Zg=",
+      "Zm9vY", /* not a multiple of 4 */
+      "====",     "Z===",     "=Zg=",
+      "Z=g=",                                             /* misplaced padding */
+      "Zg==Zg==", "Zm8=Zm9v", "Zm9v====",                 /* padding before the end */
       "Zh==",     "Zm9=",     "AQIDBAUGBwgJCgsMDQ4PEC==", /* non-zero trailing bits */
-      "Zm 9",     "Zm9v\n",   " Zm9",      "Zm9v\r\n",  /* whitespace */
-      "Zm-v",     "Zm_v",     "Zm.v",      "Zm9\x80",   /* not in the alphabet */
+      "Zm 9",     "Zm9v\n",   " Zm9",
+      "Zm9v\r\n", /* whitespace */
+      "Zm-v",     "Zm_v",     "Zm.v",
+      "Zm9\x80", /* not in the alphabet */
   };
   uint8_t out[64];
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -122,8 +131,9 @@ static void test_round_trip(void) {
     ssize_t d = tc_base64_decode((tc_slice_t){(const uint8_t *)enc, n}, dec, len);
     TC_CHECK_EQ_INT(d, len);
     TC_CHECK(d < 0 || memcmp(in, dec, len) == 0);
-    if (len) TC_CHECK_EQ_INT(tc_base64_decode((tc_slice_t){(const uint8_t *)enc, n}, dec, len - 1),
-                             TC_E2BIG);
+    if (len)
+      TC_CHECK_EQ_INT(tc_base64_decode((tc_slice_t){(const uint8_t *)enc, n}, dec, len - 1),
+                      TC_E2BIG);
   }
   /* Every single byte value, alone and after two others. */
   for (int c = 0; c < 256; c++) {

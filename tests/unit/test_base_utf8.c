@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-/* ---- A reference validator -------------------------------------------------------------------- */
+/* ---- A reference validator ------------------------------------------------------------------- */
 
 /* RFC 3629 stated as code point ranges, judged one byte at a time: a prefix is acceptable while
  * some completion of its last sequence could still give a valid scalar value. Returns the length
@@ -64,13 +64,13 @@ static size_t encode_cp(uint32_t c, uint8_t *out) {
   return 4;
 }
 
-/* ---- Feeding helpers ---------------------------------------------------------------------------- */
+/* ---- Feeding helpers ------------------------------------------------------------------------- */
 
 /* Feeds p[0..len) in pieces ending at cuts[], each piece a heap copy of its exact size so that a
  * read past a piece is caught. Returns the offset of the piece whose feed failed first (its start
  * index), or -1; *complete gets tc_utf8_complete at the end. */
-static long feed_cuts(const uint8_t *p, size_t len, const size_t *cuts, size_t ncuts,
-                      int *complete, size_t *fail_piece_end) {
+static long feed_cuts(const uint8_t *p, size_t len, const size_t *cuts, size_t ncuts, int *complete,
+                      size_t *fail_piece_end) {
   tc_utf8_t v = {0};
   size_t start = 0;
   long failed = -1;
@@ -106,8 +106,10 @@ static void check_bytes(const uint8_t *p, size_t len, long fail_at, int complete
   size_t piece_end;
   long f = feed_cuts(p, len, NULL, 0, &c, &piece_end);
   TC_CHECK_EQ_INT(f < 0, fail_at < 0);
-  if (fail_at < 0) TC_CHECK_EQ_INT(c, complete);
-  else TC_CHECK(!c);
+  if (fail_at < 0)
+    TC_CHECK_EQ_INT(c, complete);
+  else
+    TC_CHECK(!c);
   TC_CHECK_EQ_INT(tc_utf8_check(p, len), fail_at < 0 && complete ? 0 : TC_EPROTO);
 
   /* Fail fast: the prefix before the bad byte is fine, the bad byte is not. */
@@ -152,7 +154,7 @@ static void check_bytes(const uint8_t *p, size_t len, long fail_at, int complete
 #define PARTIAL(s) check_bytes((const uint8_t *)(s), sizeof(s) - 1, -1, 0, __LINE__)
 #define BAD(s, at) check_bytes((const uint8_t *)(s), sizeof(s) - 1, (at), 0, __LINE__)
 
-/* ---- Markus Kuhn's UTF-8 decoder stress test -------------------------------------------------- */
+/* ---- Markus Kuhn's UTF-8 decoder stress test ------------------------------------------------- */
 
 static void test_kuhn_valid(void) {
   VALID("");
@@ -226,9 +228,15 @@ static void test_kuhn_invalid(void) {
   PARTIAL("\xf4\x8f\xbf");
   PARTIAL("abc\xe2\x82");
   /* ... and followed by something that is not a continuation */
-  BAD("\xdf" "a", 1);
-  BAD("\xef\xbf" "a", 2);
-  BAD("\xf4\x8f\xbf" "a", 3);
+  BAD("\xdf"
+      "a",
+      1);
+  BAD("\xef\xbf"
+      "a",
+      2);
+  BAD("\xf4\x8f\xbf"
+      "a",
+      3);
   BAD("\xe2\x82\xc2\xa2", 2);
   /* 3.4 concatenation of the incomplete sequences */
   BAD("\xc0\xe0\x80\xf0\x80\x80\xf8\x80\x80\x80\xfc\x80\x80\x80\x80\xdf\xef\xbf\xf7\xbf\xbf", 0);
@@ -303,7 +311,7 @@ static void test_all_code_points(void) {
   TC_CHECK_EQ_INT(wrong, 0);
 }
 
-/* ---- Autobahn TestSuite section 6 ---------------------------------------------------------------- */
+/* ---- Autobahn TestSuite section 6 ------------------------------------------------------------ */
 
 static void test_autobahn(void) {
   /* 6.2: a valid message, split anywhere (check_bytes splits everywhere) */
@@ -330,8 +338,7 @@ static void test_autobahn(void) {
   VALID("\xf0\x90\x80\x80");
   VALID("\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbd\xf4\x8f\xbf\xbf");
   /* 6.6: every prefix of kosme; the short ones end mid-character */
-  static const uint8_t kosme[] = {0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf,
-                                  0x83, 0xce, 0xbc, 0xce, 0xb5};
+  static const uint8_t kosme[] = {0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5};
   static const int boundary[] = {1, 0, 1, 0, 0, 1, 0, 1, 0, 1, 0, 1};
   for (size_t n = 0; n <= sizeof kosme; n++) check_bytes(kosme, n, -1, boundary[n], __LINE__);
   /* 6.12-6.21 are the Kuhn cases above; 6.22: noncharacters in every plane */
@@ -344,7 +351,7 @@ static void test_autobahn(void) {
   VALID("\xef\xbf\xb9\xef\xbf\xba\xef\xbf\xbb\xef\xbf\xbc\xef\xbf\xbd"); /* 6.23 specials */
 }
 
-/* ---- The ASCII fast path ------------------------------------------------------------------------ */
+/* ---- The ASCII fast path --------------------------------------------------------------------- */
 
 /* ASCII of every length up to 100 with a bad byte (or a valid multi-byte character) at every
  * position: the eight-byte skip must stop exactly where the non-ASCII byte is. */
@@ -354,8 +361,13 @@ static void test_ascii_runs(void) {
     size_t len;
     long fail; /* relative to the insertion point; -1: valid */
   } ins[] = {
-      {"\x80", 1, 0},         {"\xff", 1, 0},         {"\xc0\x80", 2, 0},   {"\xc3\xa9", 2, -1},
-      {"\xe2\x82\xac", 3, -1}, {"\xed\xa0\x80", 3, 1}, {"\xf0\x9f\x98\x80", 4, -1},
+      {"\x80", 1, 0},
+      {"\xff", 1, 0},
+      {"\xc0\x80", 2, 0},
+      {"\xc3\xa9", 2, -1},
+      {"\xe2\x82\xac", 3, -1},
+      {"\xed\xa0\x80", 3, 1},
+      {"\xf0\x9f\x98\x80", 4, -1},
       {"\xf4\x90\x80\x80", 4, 1},
   };
   uint8_t buf[128];
@@ -405,10 +417,12 @@ static void test_ascii_runs(void) {
 static void test_splits(void) {
   VALID("a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z\xf4\x8f\xbf\xbf\xed\x9f\xbf");
   VALID("\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80");
-  VALID("0123456789abcdef\xc3\xa9" "0123456789abcdef\xe2\x82\xac" "0123456789abcdef");
+  VALID("0123456789abcdef\xc3\xa9"
+        "0123456789abcdef\xe2\x82\xac"
+        "0123456789abcdef");
 }
 
-/* ---- Random comparison with the reference -------------------------------------------------------- */
+/* ---- Random comparison with the reference ---------------------------------------------------- */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint32_t rnd(void) {
@@ -443,10 +457,18 @@ static void test_random(void) {
       while (n + 4 <= len) {
         uint32_t cp;
         switch (rnd() % 4) {
-          case 0: cp = rnd() % 0x80; break;
-          case 1: cp = 0x80 + rnd() % 0x780; break;
-          case 2: cp = 0x800 + rnd() % 0xf800; break;
-          default: cp = 0x10000 + rnd() % 0x100000; break;
+          case 0:
+            cp = rnd() % 0x80;
+            break;
+          case 1:
+            cp = 0x80 + rnd() % 0x780;
+            break;
+          case 2:
+            cp = 0x800 + rnd() % 0xf800;
+            break;
+          default:
+            cp = 0x10000 + rnd() % 0x100000;
+            break;
         }
         if (cp >= 0xd800 && cp <= 0xdfff) cp = 0xfffd;
         n += encode_cp(cp, buf + n);

@@ -68,9 +68,15 @@ static void test_parse_lengths(void) {
     int enc;
     size_t hlen;
   } cases[] = {
-      {0, 0, 2},          {1, 0, 2},           {125, 0, 2},
-      {126, 16, 4},       {127, 16, 4},        {65535, 16, 4},
-      {65536, 64, 10},    {1ull << 32, 64, 10}, {(1ull << 32) - 1, 64, 10},
+      {0, 0, 2},
+      {1, 0, 2},
+      {125, 0, 2},
+      {126, 16, 4},
+      {127, 16, 4},
+      {65535, 16, 4},
+      {65536, 64, 10},
+      {1ull << 32, 64, 10},
+      {(1ull << 32) - 1, 64, 10},
       {(1ull << 63) - 1, 64, 10},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -165,9 +171,22 @@ static void test_rfc_examples(void) {
 }
 
 static void test_write_round_trip(void) {
-  static const uint64_t lens[] = {0,     1,     124,   125,          126,          127,
-                                  255,   256,   65534, 65535,        65536,        65537,
-                                  1u << 24, 1ull << 32, (1ull << 32) + 7, (1ull << 63) - 1};
+  static const uint64_t lens[] = {0,
+                                  1,
+                                  124,
+                                  125,
+                                  126,
+                                  127,
+                                  255,
+                                  256,
+                                  65534,
+                                  65535,
+                                  65536,
+                                  65537,
+                                  1u << 24,
+                                  1ull << 32,
+                                  (1ull << 32) + 7,
+                                  (1ull << 63) - 1};
   static const uint8_t mask[4] = {0xde, 0xad, 0xbe, 0xef};
   for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
     for (int bits = 0; bits < 4; bits++) {
@@ -191,7 +210,7 @@ static void test_write_round_trip(void) {
   TC_CHECK_EQ_INT(out[0], 0xc1);
 }
 
-/* ---- Masking ------------------------------------------------------------------------------------- */
+/* ---- Masking --------------------------------------------------------------------------------- */
 
 static void ref_mask(uint8_t *p, size_t len, const uint8_t m[4], size_t phase) {
   for (size_t i = 0; i < len; i++) p[i] ^= m[(phase + i) % 4];
@@ -314,8 +333,8 @@ static void test_close_codes(void) {
   }
   TC_CHECK_EQ_INT(wrong, 0);
   /* The codes the Autobahn suite sends (7.7 valid, 7.9 invalid). */
-  static const int ok[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999,
-                           4000, 4999};
+  static const int ok[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009,
+                           1010, 1011, 3000, 3999, 4000, 4999};
   static const int bad[] = {0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535};
   for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
     TC_CHECK_EQ_INT(tc_ws_close_code_check(ok[i]), 0);

@@ -5,7 +5,7 @@
 
 #define NH 32
 
-/* ---- Parsing helpers ------------------------------------------------------------------------ */
+/* ---- Parsing helpers ------------------------------------------------------------------------- */
 
 /* A parsed request (or response) that owns a heap copy of its bytes, so slices stay valid. */
 typedef struct parsed {
@@ -95,7 +95,7 @@ static int upgrade(const char *text, tc_ws_upgrade_t *u, int line) {
   return status;
 }
 
-/* ---- Accept key --------------------------------------------------------------------------------- */
+/* ---- Accept key ------------------------------------------------------------------------------ */
 
 static void test_accept_key(void) {
   char out[29];
@@ -118,7 +118,7 @@ static void test_accept_key(void) {
   TC_CHECK(strlen(out) == 28 && strcmp(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != 0);
 }
 
-/* ---- Server: the upgrade check ------------------------------------------------------------------ */
+/* ---- Server: the upgrade check --------------------------------------------------------------- */
 
 static const char chrome[] =
     "GET /chat HTTP/1.1\r\n"
@@ -193,10 +193,8 @@ static void test_upgrade_valid(void) {
 
 /* A request made of the minimal valid lines, with one line left out and up to two added. */
 static const char *const base_lines[] = {
-    "Host: example.com",
-    "Upgrade: websocket",
-    "Connection: Upgrade",
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+    "Host: example.com",         "Upgrade: websocket",
+    "Connection: Upgrade",       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
     "Sec-WebSocket-Version: 13",
 };
 
@@ -254,7 +252,7 @@ static void test_upgrade_invalid(void) {
       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZ.==",
       "Sec-WebSocket-Key: dGhlIHNhbXBsZSB ub25jZQ==",
       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=a",
-      "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAA=", /* 17 bytes */
+      "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAA=",     /* 17 bytes */
       "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAAAAAA=", /* 20 bytes */
       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==dGhlIHNhbXBsZSBub25jZQ==",
   };
@@ -270,9 +268,8 @@ static void test_upgrade_invalid(void) {
                   0);
   TC_CHECK_EQ_INT(V(NULL, "Sec-WebSocket-Key", "Sec-WebSocket-Key: ++++////++++////0000zz==", NULL),
                   0);
-  TC_CHECK_EQ_INT(V(NULL, "Sec-WebSocket-Key", "sec-websocket-key:   AQIDBAUGBwgJCgsMDQ4PEA==  ",
-                    NULL),
-                  0);
+  TC_CHECK_EQ_INT(
+      V(NULL, "Sec-WebSocket-Key", "sec-websocket-key:   AQIDBAUGBwgJCgsMDQ4PEA==  ", NULL), 0);
   /* Version: anything but 13 is 426; a repeat is malformed */
   TC_CHECK_EQ_INT(V(NULL, "Sec-WebSocket-Version", "Sec-WebSocket-Version: 8", NULL), 426);
   TC_CHECK_EQ_INT(V(NULL, "Sec-WebSocket-Version", NULL, NULL), 426);
@@ -323,9 +320,16 @@ static void test_upgrade_protocols(void) {
     if (st != cases[i].status) fprintf(stderr, "  \"%s\" -> %d\n", cases[i].line, st);
     TC_CHECK_EQ_INT(st, cases[i].status);
   }
+  /* Up to 128 names; a longer list is refused. */
+  char line[1024];
+  size_t n = (size_t)snprintf(line, sizeof line, "Sec-WebSocket-Protocol: p0");
+  for (int i = 1; i < 128; i++) n += (size_t)snprintf(line + n, sizeof line - n, ",p%d", i);
+  TC_CHECK_EQ_INT(V(NULL, NULL, line, NULL), 0);
+  snprintf(line + n, sizeof line - n, ",p128");
+  TC_CHECK_EQ_INT(V(NULL, NULL, line, NULL), 400);
   /* Repeated: refused rather than joined (the slice is one value). */
-  TC_CHECK_EQ_INT(V(NULL, NULL, "Sec-WebSocket-Protocol: chat", "Sec-WebSocket-Protocol: superchat"),
-                  400);
+  TC_CHECK_EQ_INT(
+      V(NULL, NULL, "Sec-WebSocket-Protocol: chat", "Sec-WebSocket-Protocol: superchat"), 400);
 }
 
 static void test_pick_protocol(void) {
@@ -353,7 +357,7 @@ static void test_pick_protocol(void) {
   free(p.bytes);
 }
 
-/* ---- Client -------------------------------------------------------------------------------------- */
+/* ---- Client ---------------------------------------------------------------------------------- */
 
 static const uint8_t sample_nonce[16] = {'t', 'h', 'e', ' ', 's', 'a', 'm', 'p',
                                          'l', 'e', ' ', 'n', 'o', 'n', 'c', 'e'};
@@ -364,16 +368,17 @@ static void test_client_request(void) {
   TC_CHECK_EQ_INT(
       tc_ws_client_request(&b, "example.com", "/chat", sample_nonce, NULL, NULL, NULL, key), 0);
   TC_CHECK(strcmp(key, "dGhlIHNhbXBsZSBub25jZQ==") == 0);
-  static const char want1[] = "GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n"
-                              "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                              "Sec-WebSocket-Version: 13\r\n\r\n";
+  static const char want1[] =
+      "GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n"
+      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+      "Sec-WebSocket-Version: 13\r\n\r\n";
   TC_CHECK_EQ_INT(b.len, strlen(want1));
   TC_CHECK(b.len == strlen(want1) && memcmp(tc_buf_data(&b), want1, b.len) == 0);
 
   /* Appends after what is already there. */
   size_t before = b.len;
-  TC_CHECK_EQ_INT(tc_ws_client_request(&b, "[::1]:8080", "/ws?x=1", sample_nonce,
-                                       "chat, superchat", "permessage-deflate; client_max_window_bits",
+  TC_CHECK_EQ_INT(tc_ws_client_request(&b, "[::1]:8080", "/ws?x=1", sample_nonce, "chat, superchat",
+                                       "permessage-deflate; client_max_window_bits",
                                        "Origin: http://example.com\r\nCookie: a=b; c=d\r\n", key),
                   0);
   static const char want2[] =
@@ -398,8 +403,8 @@ static void test_client_request(void) {
 
   /* Empty optional strings are left out like NULL ones. */
   tc_buf_reset(&b);
-  TC_CHECK_EQ_INT(
-      tc_ws_client_request(&b, "example.com", "/chat", sample_nonce, "", "", "", key), 0);
+  TC_CHECK_EQ_INT(tc_ws_client_request(&b, "example.com", "/chat", sample_nonce, "", "", "", key),
+                  0);
   TC_CHECK(b.len == strlen(want1) && memcmp(tc_buf_data(&b), want1, b.len) == 0);
 
   /* Bad arguments change nothing. */
@@ -481,8 +486,8 @@ static void test_client_check(void) {
                                  "sec-websocket-accept:  s3pPLMBiTxaQ9kYGzzhZRbK+xOo= \r\n\r\n",
                                  KEY, NULL, &proto, &ext),
                   0);
-  TC_CHECK_EQ_INT(check_response("HTTP/1.1 101 \r\n" UPG CONN ACCEPT "\r\n", KEY, NULL, &proto, &ext),
-                  0);
+  TC_CHECK_EQ_INT(
+      check_response("HTTP/1.1 101 \r\n" UPG CONN ACCEPT "\r\n", KEY, NULL, &proto, &ext), 0);
   {
     /* With a chosen protocol and extensions: check the slices while the bytes live. */
     static const char text[] = STATUS101 UPG CONN ACCEPT "Sec-WebSocket-Protocol: chat\r\n"
@@ -491,8 +496,7 @@ static void test_client_check(void) {
     parsed_t p;
     parse_response(text, &p);
     TC_CHECK_EQ_INT(p.r, strlen(text));
-    TC_CHECK_EQ_INT(
-        tc_ws_client_check_response(&p.res, KEY, "superchat, chat", &proto, &ext), 0);
+    TC_CHECK_EQ_INT(tc_ws_client_check_response(&p.res, KEY, "superchat, chat", &proto, &ext), 0);
     TC_CHECK_SLICE(proto, "chat");
     TC_CHECK_SLICE(ext, "permessage-deflate");
     free(p.bytes);
@@ -511,27 +515,30 @@ static void test_client_check(void) {
                                  "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo\r\n\r\n",
                                  KEY, NULL, &proto, &ext),
                   TC_EPROTO);
-  TC_CHECK_EQ_INT(check_response(STATUS101 UPG CONN "Sec-WebSocket-Accept:\r\n\r\n", KEY, NULL,
-                                 &proto, &ext),
-                  TC_EPROTO);
-  TC_CHECK_EQ_INT(check_response(STATUS101 UPG CONN
-                                 "Sec-WebSocket-Accept: " KEY "\r\n\r\n",
-                                 KEY, NULL, &proto, &ext),
+  TC_CHECK_EQ_INT(
+      check_response(STATUS101 UPG CONN "Sec-WebSocket-Accept:\r\n\r\n", KEY, NULL, &proto, &ext),
+      TC_EPROTO);
+  TC_CHECK_EQ_INT(check_response(STATUS101 UPG CONN "Sec-WebSocket-Accept: " KEY "\r\n\r\n", KEY,
+                                 NULL, &proto, &ext),
                   TC_EPROTO);
   TC_CHECK_EQ_INT(check_response(STATUS101 UPG CONN ACCEPT ACCEPT "\r\n", KEY, NULL, &proto, &ext),
                   TC_EPROTO);
-  TC_CHECK_EQ_INT(check_response(STATUS101 UPG CONN ACCEPT "\r\n", "x3JJHMbDL1EzLkh9GBhXDw==",
-                                 NULL, &proto, &ext),
+  TC_CHECK_EQ_INT(check_response(STATUS101 UPG CONN ACCEPT "\r\n", "x3JJHMbDL1EzLkh9GBhXDw==", NULL,
+                                 &proto, &ext),
                   TC_EPROTO);
   /* Upgrade and Connection */
   TC_CHECK_EQ_INT(check_response(STATUS101 CONN ACCEPT "\r\n", KEY, NULL, &proto, &ext), TC_EPROTO);
-  TC_CHECK_EQ_INT(check_response(STATUS101 "Upgrade: h2c\r\n" CONN ACCEPT "\r\n", KEY, NULL, &proto,
-                                 &ext),
-                  TC_EPROTO);
+  TC_CHECK_EQ_INT(
+      check_response(STATUS101 "Upgrade: h2c\r\n" CONN ACCEPT "\r\n", KEY, NULL, &proto, &ext),
+      TC_EPROTO);
   TC_CHECK_EQ_INT(check_response(STATUS101 UPG ACCEPT "\r\n", KEY, NULL, &proto, &ext), TC_EPROTO);
   TC_CHECK_EQ_INT(check_response(STATUS101 UPG "Connection: keep-alive\r\n" ACCEPT "\r\n", KEY,
                                  NULL, &proto, &ext),
                   TC_EPROTO);
+}
+
+static void test_client_check_protocols(void) {
+  tc_slice_t proto, ext;
   /* Protocols the client did not offer */
   TC_CHECK_EQ_INT(check_response(STATUS101 UPG CONN ACCEPT "Sec-WebSocket-Protocol: chat\r\n\r\n",
                                  KEY, NULL, &proto, &ext),
@@ -556,10 +563,11 @@ static void test_client_check(void) {
   TC_CHECK_EQ_INT(check_response(STATUS101 UPG CONN ACCEPT "Sec-WebSocket-Protocol:\r\n\r\n", KEY,
                                  "chat", &proto, &ext),
                   TC_EPROTO);
-  TC_CHECK_EQ_INT(check_response(STATUS101 UPG CONN ACCEPT
-                                 "Sec-WebSocket-Protocol: chat\r\nSec-WebSocket-Protocol: chat\r\n\r\n",
-                                 KEY, "chat", &proto, &ext),
-                  TC_EPROTO);
+  TC_CHECK_EQ_INT(
+      check_response(STATUS101 UPG CONN ACCEPT
+                     "Sec-WebSocket-Protocol: chat\r\nSec-WebSocket-Protocol: chat\r\n\r\n",
+                     KEY, "chat", &proto, &ext),
+      TC_EPROTO);
   TC_CHECK_EQ_INT(check_response(STATUS101 UPG CONN ACCEPT "Sec-WebSocket-Protocol: chat\r\n\r\n",
                                  KEY, "superchat ,chat", &proto, &ext),
                   0);
@@ -572,10 +580,20 @@ static void test_client_check(void) {
                                  "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
                                  KEY, NULL, &proto, &ext),
                   TC_EPROTO);
+  /* A refused answer reports no protocol, even when the protocol itself was fine. */
+  TC_CHECK_EQ_INT(
+      check_response(STATUS101 UPG CONN ACCEPT
+                     "Sec-WebSocket-Protocol: chat\r\n"
+                     "Sec-WebSocket-Extensions: a\r\nSec-WebSocket-Extensions: b\r\n\r\n",
+                     KEY, "chat", &proto, &ext),
+      TC_EPROTO);
+  TC_CHECK(proto.len == 0 && ext.len == 0);
   /* Not a 101 */
-  static const char *const statuses[] = {"HTTP/1.1 200 OK\r\n", "HTTP/1.1 400 Bad Request\r\n",
+  static const char *const statuses[] = {"HTTP/1.1 200 OK\r\n",
+                                         "HTTP/1.1 400 Bad Request\r\n",
                                          "HTTP/1.1 426 Upgrade Required\r\n",
-                                         "HTTP/1.1 302 Found\r\n", "HTTP/1.1 100 Continue\r\n",
+                                         "HTTP/1.1 302 Found\r\n",
+                                         "HTTP/1.1 100 Continue\r\n",
                                          "HTTP/1.0 101 Switching Protocols\r\n"};
   for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++) {
     char text[512];
@@ -629,6 +647,7 @@ int main(void) {
   TC_RUN(test_pick_protocol);
   TC_RUN(test_client_request);
   TC_RUN(test_client_check);
+  TC_RUN(test_client_check_protocols);
   TC_RUN(test_round_trip);
   return tc_test_end();
 }
