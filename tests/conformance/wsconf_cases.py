@@ -51,7 +51,7 @@ def add(id, desc, run, deflate=None, info=False):
 
 
 def all_cases():
-    return list(CASES)
+    return sorted(CASES, key=lambda c: [int(x) for x in c.id.split(".")])
 
 
 def M(op, payload):
@@ -645,46 +645,52 @@ def dataset(name):
     are ASCII so that any slice is valid UTF-8."""
     rnd = random.Random(name)
     size = 300 * KIB
+    out, n = [], 0
+
+    def put(b):
+        nonlocal n
+        out.append(b)
+        n += len(b)
+
     if name == "faust":
         words = ("Habe nun ach Philosophie Juristerei und Medizin auch leider Theologie "
                  "durchaus studiert mit heißem Bemühn da steh ich nun ich armer Tor "
                  "bin so klug als wie zuvor heiße Magister Doktor gar und ziehe schon an die "
                  "zehen Jahr herauf herab und quer und krumm meine Schüler an der Nase herum "
                  "Geist Mephistopheles Gretchen Wagner Straße Nacht Studierzimmer").split()
-        out = []
-        while sum(len(w) + 1 for w in out) < size:
-            out.append(rnd.choice(words) + ("\n" if rnd.random() < 0.1 else ""))
-        return " ".join(out).encode()[:size], True
+        words = [w.encode() for w in words]
+        while n < size:
+            put(rnd.choice(words) + (b"\n" if rnd.random() < 0.1 else b" "))
+        return b"".join(out)[:size], True
     if name == "image":
-        return bytes(((x * 7 // 5) ^ (y * 3)) + rnd.randrange(6) & 0xFF
-                     for y in range(600) for x in range(512))[:size], True
+        noise = rnd.randbytes(size)
+        return bytes((((i % 512) * 7 // 5) ^ ((i // 512) * 3)) + (noise[i] & 3) & 0xFF
+                     for i in range(size)), True
     if name == "pdf":
-        parts = []
-        while sum(map(len, parts)) < size:
+        while n < size:
             if rnd.random() < 0.7:
-                parts.append(bytes(rnd.getrandbits(8) for _ in range(rnd.randrange(200, 2000))))
+                put(rnd.randbytes(rnd.randrange(200, 2000)))
             else:
-                parts.append(b"\nendstream endobj %d 0 obj << /Length %d /Filter /FlateDecode >>"
-                             b" stream\n" % (rnd.randrange(999), rnd.randrange(99999)))
-        return b"".join(parts)[:size], True
+                put(b"\nendstream endobj %d 0 obj << /Length %d /Filter /FlateDecode >>"
+                    b" stream\n" % (rnd.randrange(999), rnd.randrange(99999)))
+        return b"".join(out)[:size], True
     if name == "json":
-        recs = []
-        while sum(map(len, recs)) < size:
-            recs.append(json.dumps({
+        while n < size:
+            put(json.dumps({
                 "id": rnd.randrange(10 ** 6), "name": rnd.choice(["alpha", "beta", "gamma"]),
                 "tags": [rnd.choice(["red", "green", "blue", "x", "y"]) for _ in range(3)],
                 "value": rnd.random(), "active": rnd.random() < 0.5,
-                "note": "".join(rnd.choice("abcdefghij ") for _ in range(rnd.randrange(40)))}))
-        return ("[" + ",\n".join(recs) + "]").encode()[:size], False
+                "note": "".join(rnd.choice("abcdefghij ") for _ in range(rnd.randrange(40)))
+            }).encode() + b",\n")
+        return (b"[" + b"".join(out))[:size], False
     if name == "html":
-        out = []
         tags = ["p", "div", "span", "li", "td", "a"]
-        while sum(map(len, out)) < size:
+        while n < size:
             t = rnd.choice(tags)
             text = " ".join(rnd.choice(["lorem", "ipsum", "dolor", "sit", "amet", "tincan",
                                         "socket", "frame", "message"]) for _ in range(12))
-            out.append('<%s class="c%d">%s</%s>\n' % (t, rnd.randrange(20), text, t))
-        return "".join(out).encode()[:size], False
+            put(('<%s class="c%d">%s</%s>\n' % (t, rnd.randrange(20), text, t)).encode())
+        return b"".join(out)[:size], False
     raise KeyError(name)
 
 
