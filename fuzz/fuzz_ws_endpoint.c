@@ -35,12 +35,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   tc_ws_config_t cfg = {
       .client = mode & 1,
       .max_message = 1 << 20,
-      .deflate = (mode & 0x80) ? &dp : NULL,
       .random = fixed_random,
       .cb = {.on_message = on_message},
   };
   tc_ws_t *ws;
-  if (tc_ws_new(&cfg, &ws)) return 0;
+  if (tc_ws_new(&cfg, (mode & 0x80) ? &dp : NULL, NULL, &ws)) return 0;
   tc_buf_t held = {0}, out = {0};
   size_t at = 0;
   while (at < size) {

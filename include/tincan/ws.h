@@ -184,17 +184,17 @@ typedef struct tc_ws_callbacks {
   void (*on_pong)(tc_ws_t *ws, const uint8_t *data, size_t len, void *ud);
 } tc_ws_callbacks_t;
 
+/* Settings shared by many endpoints (all connections of a route): tc_ws_new keeps a pointer to
+ * it, so it must outlive them, and an endpoint stays small. */
 typedef struct tc_ws_config {
   unsigned client : 1;           /* a client masks what it sends and expects unmasked frames */
-  uint64_t max_message;          /* decompressed; over it: close 1009. Default 16 MiB */
-  const tc_ws_deflate_params_t *deflate; /* negotiated permessage-deflate, or NULL */
+  uint64_t max_message;          /* decompressed; over it: close 1009. 0 means 16 MiB */
   int deflate_mem_level;
-  size_t deflate_threshold;      /* default 64 */
+  size_t deflate_threshold;      /* 0 means 64 */
   /* Fills out with n unpredictable bytes (client masks). Required for clients. */
   void (*random)(void *random_ud, uint8_t *out, size_t n);
   void *random_ud;
   tc_ws_callbacks_t cb;
-  void *ud; /* passed to the callbacks */
 } tc_ws_config_t;
 
 typedef enum {
@@ -204,7 +204,10 @@ typedef enum {
   TC_WS_FAILED,         /* a protocol failure: a close frame with the code is queued; close TCP */
 } tc_ws_state_t;
 
-int tc_ws_new(const tc_ws_config_t *cfg, tc_ws_t **out);
+/* A new endpoint. deflate: the negotiated permessage-deflate parameters (copied), or NULL.
+ * ud goes to the callbacks. */
+int tc_ws_new(const tc_ws_config_t *cfg, const tc_ws_deflate_params_t *deflate, void *ud,
+              tc_ws_t **out);
 void tc_ws_free(tc_ws_t *ws);
 tc_ws_state_t tc_ws_state(const tc_ws_t *ws);
 /* The close code and reason: the peer's, or ours after a failure. 1005 / 1006 when none. The

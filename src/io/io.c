@@ -20,11 +20,15 @@
 
 typedef struct connect_req connect_req_t;
 typedef struct tc_io_conn tc_io_conn_t;
+/* An outgoing connection until it is ready: only such connections carry one. */
 struct connect_req {
   uv_getaddrinfo_t gai;
   uv_connect_t conn;
-  tc_io_conn_t *c;
+  tc_io_conn_t *c; /* NULL once the connection is gone while a callback is still due */
   tc_io_tls_ctx_t *tls;
+  tc_io_connect_fn on_connect;
+  void *ud;
+  unsigned in_flight : 1; /* libuv holds gai or conn: its callback frees the request */
   char host[256];
 };
 
@@ -70,10 +74,7 @@ struct tc_io_conn {
   tc_io_conn_t *tq_prev, *tq_next;
   uint64_t deadline;
   tc__tls_t *tls;
-  tc_buf_t wire; /* TLS: ciphertext waiting for the socket (out holds plaintext) */
-  tc_io_connect_fn on_connect; /* outgoing: told once when ready or failed */
-  void *connect_ud;
-  struct connect_req *resolving; /* outgoing: the name look-up still under way */
+  struct connect_req *connecting; /* outgoing, until ready or failed */
   int close_err;
   unsigned tls_notified : 1;
   unsigned writing : 1;
@@ -391,17 +392,17 @@ static void on_conn_closed(uv_handle_t *h) {
   else io->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   io->nconns--;
-  if (c->on_connect) {
+  if (c->connecting) {
     /* Never got as far as ready: the one who asked hears of the failure instead. */
-    tc_io_connect_fn fn = c->on_connect;
-    c->on_connect = NULL;
-    fn(NULL, c->close_err ? c->close_err : TC_ECLOSED, c->connect_ud);
+    connect_req_t *cr = c->connecting;
+    c->connecting = NULL;
+    cr->on_connect(NULL, c->close_err ? c->close_err : TC_ECLOSED, cr->ud);
+    if (cr->in_flight) cr->c = NULL;
+    else free(cr);
   } else if (c->h && c->h->on_close) {
     c->h->on_close(c, c->close_err);
   }
-  if (c->resolving) c->resolving->c = NULL;
   tc__tls_free(c->tls);
-  tc_buf_free(&c->wire);
   io_buf_drop(io, &c->in);
   io_buf_drop(io, &c->out);
   while (c->files) {
@@ -558,14 +559,15 @@ static void conn_pop_file(tc_io_conn_t *c) {
   free(f);
 }
 
-/* TLS: turns queued plaintext, file ranges included, into ciphertext in c->wire. */
+/* TLS: turns queued plaintext, file ranges included, into ciphertext waiting for the socket
+ * (which the TLS state holds, so plain connections carry no room for it). */
 static int conn_encrypt(tc_io_conn_t *c) {
   if (!tc__tls_handshake_done(c->tls)) return 0;
   for (;;) {
-    int r = tc__tls_write(c->tls, &c->out, &c->wire);
+    int r = tc__tls_write(c->tls, &c->out, tc__tls_wire(c->tls));
     if (r) return r;
     /* Keep at most about a socket buffer of ciphertext ahead: files are read as it drains. */
-    if (!c->files || c->wire.len >= TC_IO_FALLBACK_CHUNK * 4) return 0;
+    if (!c->files || tc__tls_wire(c->tls)->len >= TC_IO_FALLBACK_CHUNK * 4) return 0;
     tc_io_file_t *f = c->files;
     if (f->left == 0) {
       conn_pop_file(c);
@@ -591,7 +593,7 @@ static void conn_flush(tc_io_conn_t *c) {
         return;
       }
     }
-    tc_buf_t *w = c->tls ? &c->wire : &c->out;
+    tc_buf_t *w = c->tls ? tc__tls_wire(c->tls) : &c->out;
     if (w->len > 0) {
       uv_buf_t b = uv_buf_init((char *)tc_buf_data(w), (unsigned)w->len);
       int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
@@ -622,7 +624,8 @@ static void conn_flush(tc_io_conn_t *c) {
       if ((c->out.len || c->files) && tc__tls_handshake_done(c->tls)) continue;
       if (c->closing && !c->tls_notified && !c->out.len && !c->files) {
         c->tls_notified = 1;
-        if (tc__tls_close_notify(c->tls, &c->wire) == 0 && c->wire.len) continue;
+        if (tc__tls_close_notify(c->tls, tc__tls_wire(c->tls)) == 0 && tc__tls_wire(c->tls)->len)
+          continue;
       }
       break;
     }
@@ -690,7 +693,7 @@ int tc_io_conn_sendfile(tc_io_conn_t *c, int fd, uint64_t offset, uint64_t len) 
 }
 
 uint64_t tc_io_conn_pending(const tc_io_conn_t *c) {
-  uint64_t n = c->out.len + c->wire.len;
+  uint64_t n = c->out.len + (c->tls ? tc__tls_wire(c->tls)->len : 0);
   if (c->writer) n += c->writer->buf.len;
   for (const tc_io_file_t *f = c->files; f; f = f->next) n += f->left + f->after.len;
   return n;
@@ -758,13 +761,13 @@ static void conn_deliver(tc_io_conn_t *c) {
   if (c->in.len) conn_run_handler(c, tc_buf_data(&c->in), c->in.len);
 }
 
-static void conn_connected(tc_io_conn_t *c, int err);
+static void conn_connected(tc_io_conn_t *c);
 
 /* TLS: ciphertext arrived in the shared buffer; plaintext joins c->in and goes to the handler. */
 static void conn_tls_read(tc_io_conn_t *c, size_t n) {
   int was_done = tc__tls_handshake_done(c->tls);
-  int r = tc__tls_read(c->tls, c->io->rbuf, n, &c->in, &c->wire);
-  if (c->wire.len) schedule_flush(c);
+  int r = tc__tls_read(c->tls, c->io->rbuf, n, &c->in, tc__tls_wire(c->tls));
+  if (tc__tls_wire(c->tls)->len) schedule_flush(c);
   if (r == TC_ECLOSED) {
     c->peer_eof = 1;
     conn_deliver(c);
@@ -777,7 +780,7 @@ static void conn_tls_read(tc_io_conn_t *c, size_t n) {
     return;
   }
   if (!was_done && tc__tls_handshake_done(c->tls)) {
-    if (c->on_connect) conn_connected(c, 0);
+    if (c->connecting) conn_connected(c);
     /* Output queued before the handshake finished can go now. */
     if (tc_io_conn_pending(c)) schedule_flush(c);
   }
@@ -927,22 +930,26 @@ void tc_io_listener_close(tc_io_listener_t *l) {
 /* ---- outgoing connections ------------------------------------------------------------------------ */
 
 
-static void conn_connected(tc_io_conn_t *c, int err) {
-  tc_io_connect_fn fn = c->on_connect;
-  c->on_connect = NULL;
-  if (err) {
-    c->on_connect = fn; /* reported from on_conn_closed, once */
-    tc_io_conn_abort(c, err);
-    return;
-  }
-  fn(c, 0, c->connect_ud);
+/* Ready: the request is done with, and the one who asked gets the connection. */
+static void conn_connected(tc_io_conn_t *c) {
+  connect_req_t *cr = c->connecting;
+  c->connecting = NULL;
+  tc_io_connect_fn fn = cr->on_connect;
+  void *ud = cr->ud;
+  free(cr);
+  fn(c, 0, ud);
 }
 
 static void on_tcp_connected(uv_connect_t *req, int status) {
   connect_req_t *cr = req->data;
+  cr->in_flight = 0;
   tc_io_conn_t *c = cr->c;
-  if (status < 0 || c->uv_closing) {
+  if (!c) {
     free(cr);
+    return;
+  }
+  /* Failures go through the close, which reports them and frees the request. */
+  if (status < 0 || c->uv_closing) {
     tc_io_conn_abort(c, status == UV_ECONNREFUSED ? TC_ECONNREFUSED
                         : status == UV_ETIMEDOUT  ? TC_ETIMEDOUT
                                                   : TC_EIO);
@@ -950,47 +957,37 @@ static void on_tcp_connected(uv_connect_t *req, int status) {
   }
   uv_tcp_nodelay(&c->tcp, 1);
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
-    free(cr);
     tc_io_conn_abort(c, TC_EIO);
     return;
   }
   if (cr->tls) {
+    /* Ready once the TLS handshake completes (in conn_tls_read). */
     c->tls = tc__tls_new(cr->tls, cr->host);
-    free(cr);
-    if (!c->tls || tc__tls_start(c->tls, &c->wire) < 0) {
+    if (!c->tls || tc__tls_start(c->tls, tc__tls_wire(c->tls)) < 0) {
       tc_io_conn_abort(c, TC_ETLS);
       return;
     }
     schedule_flush(c);
     return;
   }
-  free(cr);
-  conn_connected(c, 0);
+  conn_connected(c);
 }
 
 static void on_resolved(uv_getaddrinfo_t *gai, int status, struct addrinfo *res) {
   connect_req_t *cr = gai->data;
+  cr->in_flight = 0;
   tc_io_conn_t *c = cr->c;
-  if (!c) {
-    /* The connection was closed while we looked the name up. */
+  if (!c || status < 0 || !res || c->uv_closing) {
     if (res) uv_freeaddrinfo(res);
-    free(cr);
-    return;
-  }
-  c->resolving = NULL;
-  if (status < 0 || !res || c->uv_closing) {
-    if (res) uv_freeaddrinfo(res);
-    free(cr);
-    tc_io_conn_abort(c, TC_ENAME);
+    if (!c) free(cr); /* the connection was closed while we looked the name up */
+    else tc_io_conn_abort(c, TC_ENAME);
     return;
   }
   cr->conn.data = cr;
   int r = uv_tcp_connect(&cr->conn, &c->tcp, res->ai_addr, on_tcp_connected);
   uv_freeaddrinfo(res);
-  if (r < 0) {
-    free(cr);
-    tc_io_conn_abort(c, TC_EIO);
-  }
+  if (r < 0) tc_io_conn_abort(c, TC_EIO);
+  else cr->in_flight = 1;
 }
 
 int tc_io_connect(tc_io_t *io, const char *host, int port, tc_io_tls_ctx_t *tls,
@@ -1005,25 +1002,25 @@ int tc_io_connect(tc_io_t *io, const char *host, int port, tc_io_tls_ctx_t *tls,
     return TC_ENOMEM;
   }
   c->io = io;
-  c->on_connect = on_connect;
-  c->connect_ud = ud;
   uv_tcp_init(io->loop, &c->tcp);
   conn_link(io, c);
   cr->c = c;
   cr->tls = tls;
+  cr->on_connect = on_connect;
+  cr->ud = ud;
   snprintf(cr->host, sizeof cr->host, "%s", host);
   char portstr[8];
   snprintf(portstr, sizeof portstr, "%d", port);
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
   cr->gai.data = cr;
-  c->resolving = cr;
   int r = uv_getaddrinfo(io->loop, &cr->gai, on_resolved, host, portstr, &hints);
   if (r < 0) {
-    c->resolving = NULL;
+    /* Said here, so not said again by the close. */
     free(cr);
-    c->on_connect = NULL;
     tc_io_conn_abort(c, TC_ENAME);
     return TC_ENAME;
   }
+  cr->in_flight = 1;
+  c->connecting = cr;
   return 0;
 }

@@ -16,6 +16,7 @@ struct tc__tls {
   SSL *ssl;
   BIO *rbio; /* ciphertext from the peer, for OpenSSL to read */
   BIO *wbio; /* ciphertext OpenSSL wrote, for the peer */
+  tc_buf_t wire; /* that ciphertext, moved out of OpenSSL, waiting for the socket */
   unsigned done : 1;
 };
 
@@ -112,7 +113,12 @@ tc__tls_t *tc__tls_new(tc_io_tls_ctx_t *ctx, const char *host) {
 void tc__tls_free(tc__tls_t *t) {
   if (!t) return;
   SSL_free(t->ssl); /* frees both BIOs */
+  tc_buf_free(&t->wire);
   free(t);
+}
+
+tc_buf_t *tc__tls_wire(tc__tls_t *t) {
+  return &t->wire;
 }
 
 int tc__tls_handshake_done(const tc__tls_t *t) {

@@ -10,6 +10,8 @@ typedef struct tc__tls tc__tls_t;
 tc__tls_t *tc__tls_new(tc_io_tls_ctx_t *ctx, const char *host);
 void tc__tls_free(tc__tls_t *t);
 int tc__tls_handshake_done(const tc__tls_t *t);
+/* Ciphertext waiting for the socket, owned by the TLS state. */
+tc_buf_t *tc__tls_wire(tc__tls_t *t);
 /* Client: writes the ClientHello to wire. */
 int tc__tls_start(tc__tls_t *t, tc_buf_t *wire);
 /* Takes ciphertext from the peer; appends plaintext to plain and any bytes for the peer to wire.

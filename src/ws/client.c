@@ -16,7 +16,8 @@ struct tc__ws_client {
   char protocol[128];
   int port;
   char *protocols, *headers, *origin;
-  tc_io_timeouts_t *hs_q, *close_q, *tick_q;
+  tc_io_timeouts_t *hs_q;
+  tc_ws_conn_shared_t sh;
   size_t scanned;
   uint8_t pool[64]; /* mask keys, drawn from the CSPRNG 16 at a time */
   size_t pool_left;
@@ -94,8 +95,8 @@ static void client_random(void *ud, uint8_t *out, size_t n) {
 void tc__ws_client_free(struct tc__ws_client *cl) {
   if (!cl) return;
   tc_io_timeouts_free(cl->hs_q);
-  tc_io_timeouts_free(cl->close_q);
-  tc_io_timeouts_free(cl->tick_q);
+  tc_io_timeouts_free(cl->sh.close_q);
+  tc_io_timeouts_free(cl->sh.tick_q);
   free(cl->protocols);
   free(cl->headers);
   free(cl->origin);
@@ -105,7 +106,7 @@ void tc__ws_client_free(struct tc__ws_client *cl) {
 /* Failure before the connection opened: report it as an abnormal close. */
 static void client_fail(struct tc__ws_client *cl, const char *why) {
   tc_ws_conn_t *c = cl->c;
-  if (c->h->on_close) c->h->on_close(c, TC_WS_CLOSE_ABNORMAL, tc_slice_str(why), c->ud);
+  if (cl->sh.h.on_close) cl->sh.h.on_close(c, TC_WS_CLOSE_ABNORMAL, tc_slice_str(why), cl->sh.ud);
   c->client = NULL;
   tc__ws_client_free(cl);
   free(c);
@@ -167,20 +168,11 @@ static ssize_t hs_on_data(tc_io_conn_t *io, uint8_t *p, size_t len) {
 
   tc_ws_conn_t *c = cl->c;
   c->protocol = cl->protocol;
-  c->tick_q = cl->tick_q;
-  c->close_q = cl->close_q;
   tc_io_conn_set_timeout(io, NULL);
-  tc_ws_conn_opts_t opts = {
-      .max_message = cl->o.max_message,
-      .max_buffered = cl->o.max_buffered ? cl->o.max_buffered : (uint64_t)32 << 20,
-      .ping_interval_ms = cl->o.ping_interval_ms,
-      .deflate_mem_level = cl->o.deflate.mem_level,
-      .deflate_threshold = cl->o.deflate.threshold,
-  };
-  if (tc__ws_conn_start(c, &opts, deflate ? &dp : NULL, 1, client_random, cl) < 0)
+  if (tc__ws_conn_start(c, deflate ? &dp : NULL) < 0)
     return hs_refuse(io, cl, "out of memory");
   cl->opened = 1;
-  if (c->h->on_open) c->h->on_open(c, c->ud);
+  if (cl->sh.h.on_open) cl->sh.h.on_open(c, cl->sh.ud);
   /* Bytes after the answer are the first frames: the io layer hands them to the new handler. */
   return (ssize_t)end;
 }
@@ -253,10 +245,19 @@ int tc_ws_client_connect(tc_io_t *io, const tc_ws_client_options_t *o, const tc_
     r = r ? r : TC_ENOMEM;
   if (!r) r = tc_io_timeouts_new(io, o->handshake_timeout_ms ? o->handshake_timeout_ms : 10000,
                                  &cl->hs_q);
-  if (!r) r = tc_io_timeouts_new(io, 5000, &cl->close_q);
-  if (!r && o->ping_interval_ms) r = tc_io_timeouts_new(io, o->ping_interval_ms, &cl->tick_q);
-  c->h = h;
-  c->ud = ud;
+  if (!r) r = tc_io_timeouts_new(io, 5000, &cl->sh.close_q);
+  if (!r && o->ping_interval_ms) r = tc_io_timeouts_new(io, o->ping_interval_ms, &cl->sh.tick_q);
+  cl->sh.h = *h;
+  cl->sh.ud = ud;
+  cl->sh.opts = (tc_ws_conn_opts_t){
+      .max_message = o->max_message,
+      .max_buffered = o->max_buffered ? o->max_buffered : (uint64_t)32 << 20,
+      .ping_interval_ms = o->ping_interval_ms,
+      .deflate_mem_level = o->deflate.mem_level,
+      .deflate_threshold = o->deflate.threshold,
+  };
+  tc__ws_shared_init(&cl->sh, 1, client_random, cl);
+  c->sh = &cl->sh;
   c->client = cl;
   cl->c = c;
   if (r) {

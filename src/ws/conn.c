@@ -11,13 +11,13 @@
 static void wsc_on_message(tc_ws_t *ws, int opcode, uint8_t *data, size_t len, void *ud) {
   (void)ws;
   tc_ws_conn_t *c = ud;
-  if (c->h->on_message) c->h->on_message(c, opcode, data, len, c->ud);
+  if (c->sh->h.on_message) c->sh->h.on_message(c, opcode, data, len, c->sh->ud);
 }
 
 static void wsc_on_pong(tc_ws_t *ws, const uint8_t *data, size_t len, void *ud) {
   (void)ws;
   tc_ws_conn_t *c = ud;
-  if (c->h->on_pong) c->h->on_pong(c, data, len, c->ud);
+  if (c->sh->h.on_pong) c->sh->h.on_pong(c, data, len, c->sh->ud);
 }
 
 static ssize_t wsc_on_data(tc_io_conn_t *io, uint8_t *p, size_t len) {
@@ -40,12 +40,12 @@ static void wsc_on_drain(tc_io_conn_t *io) {
     c->read_paused = 0;
     tc_io_conn_resume(io);
   }
-  if (c->h->on_drain && !tc_io_conn_is_closing(io)) c->h->on_drain(c, c->ud);
+  if (c->sh->h.on_drain && !tc_io_conn_is_closing(io)) c->sh->h.on_drain(c, c->sh->ud);
 }
 
 /* Arms the next keepalive tick, if the route wants pings or an idle limit. */
 static void wsc_arm_tick(tc_ws_conn_t *c) {
-  if (c->tick_q) tc_io_conn_set_timeout(c->io, c->tick_q);
+  if (c->sh->tick_q) tc_io_conn_set_timeout(c->io, c->sh->tick_q);
 }
 
 static void wsc_on_timeout(tc_io_conn_t *io) {
@@ -55,7 +55,7 @@ static void wsc_on_timeout(tc_io_conn_t *io) {
     tc_io_conn_abort(io, TC_ETIMEDOUT);
     return;
   }
-  const tc_ws_conn_opts_t *o = &c->opts;
+  const tc_ws_conn_opts_t *o = &c->sh->opts;
   uint64_t now = tc_io_now(tc_io_conn_io(io));
   if (o->idle_timeout_ms && now - c->last_rx >= o->idle_timeout_ms) {
     tc_ws_conn_close(c, TC_WS_CLOSE_GOING_AWAY, "idle timeout");
@@ -79,7 +79,7 @@ static void wsc_on_close(tc_io_conn_t *io, int err) {
   tc_ws_conn_t *c = tc_io_conn_data(io);
   int code = c->local_code ? c->local_code : tc_ws_close_code(c->ws);
   tc_slice_t reason = c->local_code ? tc_slice_str(c->local_reason) : tc_ws_close_reason(c->ws);
-  if (c->h->on_close) c->h->on_close(c, code, reason, c->ud);
+  if (c->sh->h.on_close) c->sh->h.on_close(c, code, reason, c->sh->ud);
   tc__ws_conn_free(c);
 }
 
@@ -90,21 +90,21 @@ const tc_io_handler_t tc__ws_conn_handler = {
     .on_close = wsc_on_close,
 };
 
-int tc__ws_conn_start(tc_ws_conn_t *c, const tc_ws_conn_opts_t *o, const tc_ws_deflate_params_t *dp,
-                      int client, void (*random)(void *ud, uint8_t *out, size_t n), void *rand_ud) {
-  c->opts = *o;
-  tc_ws_config_t wcfg = {
+void tc__ws_shared_init(tc_ws_conn_shared_t *sh, int client,
+                        void (*random)(void *ud, uint8_t *out, size_t n), void *rand_ud) {
+  sh->wcfg = (tc_ws_config_t){
       .client = client != 0,
-      .max_message = o->max_message,
-      .deflate = dp,
-      .deflate_mem_level = o->deflate_mem_level,
-      .deflate_threshold = o->deflate_threshold,
+      .max_message = sh->opts.max_message,
+      .deflate_mem_level = sh->opts.deflate_mem_level,
+      .deflate_threshold = sh->opts.deflate_threshold,
       .random = random,
+      .random_ud = rand_ud,
       .cb = {.on_message = wsc_on_message, .on_pong = wsc_on_pong},
-      .ud = c,
   };
-  wcfg.random_ud = rand_ud;
-  int r = tc_ws_new(&wcfg, &c->ws);
+}
+
+int tc__ws_conn_start(tc_ws_conn_t *c, const tc_ws_deflate_params_t *dp) {
+  int r = tc_ws_new(&c->sh->wcfg, dp, c, &c->ws);
   if (r) return r;
   c->deflate = dp != NULL;
   c->last_rx = tc_io_now(tc_io_conn_io(c->io));
@@ -126,7 +126,7 @@ void tc__ws_conn_free(tc_ws_conn_t *c) {
  * message never fails on its own. */
 static int wsc_check_queue(tc_ws_conn_t *c) {
   if (tc_io_conn_is_closing(c->io)) return TC_ECLOSED;
-  if (tc_io_conn_pending(c->io) <= c->opts.max_buffered) return 0;
+  if (tc_io_conn_pending(c->io) <= c->sh->opts.max_buffered) return 0;
   c->local_code = TC_WS_CLOSE_POLICY;
   c->local_reason = "send queue full";
   tc_io_conn_abort(c->io, TC_E2BIG);
@@ -161,7 +161,7 @@ int tc_ws_conn_close(tc_ws_conn_t *c, int code, const char *reason) {
   int r = tc_ws_send_close(c->ws, code, reason, tc_io_conn_outbuf(c->io));
   if (r) return r;
   tc_io_conn_wrote(c->io);
-  tc_io_conn_set_timeout(c->io, c->close_q);
+  tc_io_conn_set_timeout(c->io, c->sh->close_q);
   return 0;
 }
 
@@ -186,8 +186,8 @@ int tc_ws_conn_deflate(const tc_ws_conn_t *c) {
 }
 
 void tc_ws_conn_handshake(const tc_ws_conn_t *c, tc_slice_t *request, tc_slice_t *response) {
-  *request = c->hs_request;
-  *response = c->hs_response;
+  *request = c->sh->hs_request;
+  *response = c->sh->hs_response;
 }
 
 tc_io_conn_t *tc_ws_conn_io(const tc_ws_conn_t *c) {

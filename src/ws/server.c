@@ -6,17 +6,13 @@
 
 typedef struct ws_route {
   tc_ws_server_config_t cfg;
-  tc_ws_handlers_t h;
-  void *ud;
-  tc_ws_conn_opts_t opts;
-  tc_io_timeouts_t *tick_q;
-  tc_io_timeouts_t *close_q;
+  tc_ws_conn_shared_t sh;
 } ws_route_t;
 
 static void route_free(void *ud) {
   ws_route_t *r = ud;
-  tc_io_timeouts_free(r->tick_q);
-  tc_io_timeouts_free(r->close_q);
+  tc_io_timeouts_free(r->sh.tick_q);
+  tc_io_timeouts_free(r->sh.close_q);
   free(r);
 }
 
@@ -35,7 +31,7 @@ static int on_upgrade(tc_http_exchange_t *x, void *ud) {
   /* A plain request (no Upgrade at all) is told what this resource speaks, as ws does. */
   if (!tc_http_header_get(req->headers, req->num_headers, "Upgrade")) return refuse(x, 426);
   if (tc_ws_upgrade_check(req, &up) < 0) return refuse(x, up.error_status);
-  if (rt->cfg.check_origin && rt->cfg.check_origin(up.origin, rt->ud)) return refuse(x, 403);
+  if (rt->cfg.check_origin && rt->cfg.check_origin(up.origin, rt->sh.ud)) return refuse(x, 403);
 
   const char *protocol = NULL;
   if (up.protocols.len && rt->cfg.protocols)
@@ -59,10 +55,7 @@ static int on_upgrade(tc_http_exchange_t *x, void *ud) {
     tc_buf_free(&ext);
     return refuse(x, 503);
   }
-  c->h = &rt->h;
-  c->ud = rt->ud;
-  c->tick_q = rt->tick_q;
-  c->close_q = rt->close_q;
+  c->sh = &rt->sh;
   c->protocol = protocol;
 
   tc_io_conn_t *io = tc_http_take(x);
@@ -82,7 +75,7 @@ static int on_upgrade(tc_http_exchange_t *x, void *ud) {
   }
   if (!r) r = tc_buf_append(out, "\r\n\r\n", 4);
   tc_buf_free(&ext);
-  if (!r) r = tc__ws_conn_start(c, &rt->opts, deflate ? &dp : NULL, 0, NULL, NULL);
+  if (!r) r = tc__ws_conn_start(c, deflate ? &dp : NULL);
   if (r) {
     /* The connection is ours now but has no WebSocket: give it a handler that only closes. */
     free(c);
@@ -93,11 +86,11 @@ static int on_upgrade(tc_http_exchange_t *x, void *ud) {
   }
   if (rt->cfg.keep_handshake) {
     /* Both are still in place: the request in the input, the answer in the output queue. */
-    c->hs_request = tc_http_head(x);
-    c->hs_response = (tc_slice_t){tc_buf_data(out) + resp_at, out->len - resp_at};
+    rt->sh.hs_request = tc_http_head(x);
+    rt->sh.hs_response = (tc_slice_t){tc_buf_data(out) + resp_at, out->len - resp_at};
   }
-  if (rt->h.on_open) rt->h.on_open(c, rt->ud);
-  c->hs_request = c->hs_response = (tc_slice_t){NULL, 0};
+  if (rt->sh.h.on_open) rt->sh.h.on_open(c, rt->sh.ud);
+  rt->sh.hs_request = rt->sh.hs_response = (tc_slice_t){NULL, 0};
   tc_io_conn_wrote(io);
   return 0;
 }
@@ -107,11 +100,11 @@ int tc_ws_server_route(tc_http_server_t *srv, const char *path, const tc_ws_serv
   ws_route_t *rt = calloc(1, sizeof *rt);
   if (!rt) return TC_ENOMEM;
   rt->cfg = *cfg;
-  rt->h = *h;
-  rt->ud = ud;
+  rt->sh.h = *h;
+  rt->sh.ud = ud;
   if (!rt->cfg.max_buffered) rt->cfg.max_buffered = (uint64_t)32 << 20;
   if (!rt->cfg.close_timeout_ms) rt->cfg.close_timeout_ms = 5000;
-  rt->opts = (tc_ws_conn_opts_t){
+  rt->sh.opts = (tc_ws_conn_opts_t){
       .max_message = rt->cfg.max_message,
       .max_buffered = rt->cfg.max_buffered,
       .ping_interval_ms = rt->cfg.ping_interval_ms,
@@ -119,12 +112,13 @@ int tc_ws_server_route(tc_http_server_t *srv, const char *path, const tc_ws_serv
       .deflate_mem_level = rt->cfg.deflate.mem_level,
       .deflate_threshold = rt->cfg.deflate.threshold,
   };
+  tc__ws_shared_init(&rt->sh, 0, NULL, NULL);
   tc_io_t *io = tc_http_server_io(srv);
-  int r = tc_io_timeouts_new(io, rt->cfg.close_timeout_ms, &rt->close_q);
+  int r = tc_io_timeouts_new(io, rt->cfg.close_timeout_ms, &rt->sh.close_q);
   uint64_t tick = rt->cfg.ping_interval_ms;
   if (!tick || (rt->cfg.idle_timeout_ms && rt->cfg.idle_timeout_ms < tick))
     tick = rt->cfg.idle_timeout_ms;
-  if (!r && tick) r = tc_io_timeouts_new(io, tick, &rt->tick_q);
+  if (!r && tick) r = tc_io_timeouts_new(io, tick, &rt->sh.tick_q);
   if (!r) r = tc_http_server_on_free(srv, route_free, rt);
   if (r) {
     route_free(rt);

@@ -8,13 +8,14 @@
 #define TC_WS_DEFAULT_THRESHOLD 64
 
 struct tc_ws {
-  tc_ws_config_t cfg;
-  tc_ws_deflate_params_t deflate_params;
+  const tc_ws_config_t *cfg;
+  void *ud;
+  uint64_t max_message;
   tc_ws_deflate_t *deflate;
   tc_ws_state_t state;
   int close_code;
   uint8_t reason_len;
-  char reason[124];
+  char *reason; /* allocated when a close arrives: idle connections carry no room for it */
 
   /* The frame at the front of the caller's bytes: its header is judged and `done` bytes of its
    * payload are already unmasked and checked in place. */
@@ -31,19 +32,17 @@ struct tc_ws {
   tc_utf8_t utf8;
 };
 
-int tc_ws_new(const tc_ws_config_t *cfg, tc_ws_t **out) {
+int tc_ws_new(const tc_ws_config_t *cfg, const tc_ws_deflate_params_t *deflate, void *ud,
+              tc_ws_t **out) {
   if (cfg->client && !cfg->random) return TC_EINVAL;
   tc_ws_t *ws = calloc(1, sizeof *ws);
   if (!ws) return TC_ENOMEM;
-  ws->cfg = *cfg;
-  if (!ws->cfg.max_message) ws->cfg.max_message = TC_WS_DEFAULT_MAX_MESSAGE;
-  if (!ws->cfg.deflate_threshold) ws->cfg.deflate_threshold = TC_WS_DEFAULT_THRESHOLD;
+  ws->cfg = cfg;
+  ws->ud = ud;
+  ws->max_message = cfg->max_message ? cfg->max_message : TC_WS_DEFAULT_MAX_MESSAGE;
   ws->close_code = TC_WS_CLOSE_ABNORMAL;
-  if (cfg->deflate) {
-    ws->deflate_params = *cfg->deflate;
-    ws->cfg.deflate = &ws->deflate_params;
-    int r = tc_ws_deflate_new(&ws->deflate_params, !cfg->client, cfg->deflate_mem_level,
-                              &ws->deflate);
+  if (deflate) {
+    int r = tc_ws_deflate_new(deflate, !cfg->client, cfg->deflate_mem_level, &ws->deflate);
     if (r) {
       free(ws);
       return r;
@@ -57,6 +56,7 @@ void tc_ws_free(tc_ws_t *ws) {
   if (!ws) return;
   tc_ws_deflate_free(ws->deflate);
   tc_buf_free(&ws->msg);
+  free(ws->reason);
   free(ws);
 }
 
@@ -69,7 +69,7 @@ int tc_ws_close_code(const tc_ws_t *ws) {
 }
 
 tc_slice_t tc_ws_close_reason(const tc_ws_t *ws) {
-  return (tc_slice_t){(const uint8_t *)ws->reason, ws->reason_len};
+  return (tc_slice_t){(const uint8_t *)(ws->reason ? ws->reason : ""), ws->reason_len};
 }
 
 /* ---- sending ------------------------------------------------------------------------------------ */
@@ -80,9 +80,9 @@ static int put_frame(tc_ws_t *ws, int fin, int rsv1, int opcode, const void *p, 
   int r = tc_buf_reserve(out, len + 14);
   if (r) return r;
   uint8_t *dst = tc_buf_tail(out);
-  if (ws->cfg.client) {
+  if (ws->cfg->client) {
     uint8_t mask[4];
-    ws->cfg.random(ws->cfg.random_ud, mask, 4);
+    ws->cfg->random(ws->cfg->random_ud, mask, 4);
     size_t h = tc_ws_frame_write(dst, fin, rsv1, opcode, len, mask);
     tc_ws_mask_copy(dst + h, p, len, mask, 0);
     tc_buf_commit(out, h + len);
@@ -108,12 +108,12 @@ static int put_compressed(tc_ws_t *ws, int opcode, const void *p, size_t len, tc
   }
   size_t clen = out->len - start - 14;
   uint8_t hdr[14], mask[4];
-  if (ws->cfg.client) ws->cfg.random(ws->cfg.random_ud, mask, 4);
-  size_t h = tc_ws_frame_write(hdr, 1, 1, opcode, clen, ws->cfg.client ? mask : NULL);
+  if (ws->cfg->client) ws->cfg->random(ws->cfg->random_ud, mask, 4);
+  size_t h = tc_ws_frame_write(hdr, 1, 1, opcode, clen, ws->cfg->client ? mask : NULL);
   uint8_t *base = tc_buf_data(out) + start;
   memmove(base + h, base + 14, clen);
   memcpy(base, hdr, h);
-  if (ws->cfg.client) tc_ws_mask(base + h, clen, mask, 0);
+  if (ws->cfg->client) tc_ws_mask(base + h, clen, mask, 0);
   out->len = start + h + clen;
   return 0;
 }
@@ -121,7 +121,8 @@ static int put_compressed(tc_ws_t *ws, int opcode, const void *p, size_t len, tc
 int tc_ws_send(tc_ws_t *ws, int opcode, const void *p, size_t len, tc_buf_t *out) {
   if (ws->state != TC_WS_OPEN) return TC_ECLOSED;
   if (opcode != TC_WS_OP_TEXT && opcode != TC_WS_OP_BINARY) return TC_EINVAL;
-  if (ws->deflate && len >= ws->cfg.deflate_threshold) return put_compressed(ws, opcode, p, len, out);
+  size_t threshold = ws->cfg->deflate_threshold ? ws->cfg->deflate_threshold : TC_WS_DEFAULT_THRESHOLD;
+  if (ws->deflate && len >= threshold) return put_compressed(ws, opcode, p, len, out);
   return put_frame(ws, 1, 0, opcode, p, len, out);
 }
 
@@ -175,7 +176,8 @@ int tc_ws_send_close(tc_ws_t *ws, int code, const char *reason, tc_buf_t *out) {
 /* ---- receiving ---------------------------------------------------------------------------------- */
 
 static void set_reason(tc_ws_t *ws, const char *s, size_t n) {
-  if (n > sizeof ws->reason - 1) n = sizeof ws->reason - 1;
+  if (n > 123) n = 123;
+  if (!ws->reason && !(ws->reason = malloc(124))) return;
   memcpy(ws->reason, s, n);
   ws->reason[n] = '\0';
   ws->reason_len = (uint8_t)n;
@@ -207,8 +209,8 @@ static ssize_t check_header(tc_ws_t *ws, const tc_ws_frame_t *f, tc_buf_t *out) 
   if (f->rsv2 || f->rsv3) return fail(ws, TC_WS_CLOSE_PROTOCOL, "reserved bits set", out);
   if (f->rsv1 && (!ws->deflate || control || f->opcode == TC_WS_OP_CONT))
     return fail(ws, TC_WS_CLOSE_PROTOCOL, "reserved bit 1 set", out);
-  if (f->masked == (unsigned)ws->cfg.client)
-    return fail(ws, TC_WS_CLOSE_PROTOCOL, ws->cfg.client ? "masked frame" : "unmasked frame", out);
+  if (f->masked == (unsigned)ws->cfg->client)
+    return fail(ws, TC_WS_CLOSE_PROTOCOL, ws->cfg->client ? "masked frame" : "unmasked frame", out);
   if (control) {
     if (f->opcode > TC_WS_OP_PONG) return fail(ws, TC_WS_CLOSE_PROTOCOL, "reserved opcode", out);
     if (!f->fin) return fail(ws, TC_WS_CLOSE_PROTOCOL, "fragmented control frame", out);
@@ -220,7 +222,7 @@ static ssize_t check_header(tc_ws_t *ws, const tc_ws_frame_t *f, tc_buf_t *out) 
     return fail(ws, TC_WS_CLOSE_PROTOCOL, "continuation without a message", out);
   if (f->opcode != TC_WS_OP_CONT && ws->msg_opcode)
     return fail(ws, TC_WS_CLOSE_PROTOCOL, "new message inside a fragmented one", out);
-  uint64_t limit = ws->cfg.max_message;
+  uint64_t limit = ws->max_message;
   /* Compressed bytes can exceed the plain size a little for data that does not compress. */
   if (f->rsv1 || ws->msg_compressed) limit += limit / 64 + 64;
   if (f->payload_len > limit || ws->msg_raw + f->payload_len > limit)
@@ -259,10 +261,10 @@ static ssize_t on_control(tc_ws_t *ws, uint8_t *p, size_t len, tc_buf_t *out) {
     case TC_WS_OP_PING:
       /* A ping that arrives after our close frame needs no answer: we send nothing more. */
       if (ws->state == TC_WS_OPEN) put_control(ws, TC_WS_OP_PONG, p, len, out);
-      if (ws->cfg.cb.on_ping) ws->cfg.cb.on_ping(ws, p, len, ws->cfg.ud);
+      if (ws->cfg->cb.on_ping) ws->cfg->cb.on_ping(ws, p, len, ws->ud);
       return 0;
     case TC_WS_OP_PONG:
-      if (ws->cfg.cb.on_pong) ws->cfg.cb.on_pong(ws, p, len, ws->cfg.ud);
+      if (ws->cfg->cb.on_pong) ws->cfg->cb.on_pong(ws, p, len, ws->ud);
       return 0;
     default:
       return on_close_frame(ws, p, len, out);
@@ -271,14 +273,14 @@ static ssize_t on_control(tc_ws_t *ws, uint8_t *p, size_t len, tc_buf_t *out) {
 
 static void deliver(tc_ws_t *ws, int opcode, uint8_t *p, size_t len) {
   if (ws->state != TC_WS_OPEN && ws->state != TC_WS_CLOSE_SENT) return;
-  if (ws->cfg.cb.on_message) ws->cfg.cb.on_message(ws, opcode, p, len, ws->cfg.ud);
+  if (ws->cfg->cb.on_message) ws->cfg->cb.on_message(ws, opcode, p, len, ws->ud);
 }
 
 /* A complete data frame whose payload is unmasked (and, uncompressed text, checked). */
 static ssize_t on_data_frame(tc_ws_t *ws, uint8_t *p, size_t len, tc_buf_t *out) {
   int fin = ws->f.fin;
   if (ws->msg_compressed) {
-    int r = tc_ws_deflate_decompress(ws->deflate, p, len, fin, &ws->msg, ws->cfg.max_message);
+    int r = tc_ws_deflate_decompress(ws->deflate, p, len, fin, &ws->msg, ws->max_message);
     if (r == TC_E2BIG) return fail(ws, TC_WS_CLOSE_TOO_BIG, "message too big", out);
     if (r == TC_ENOMEM) return TC_ENOMEM;
     if (r < 0) return fail(ws, TC_WS_CLOSE_INVALID_DATA, "invalid compressed data", out);

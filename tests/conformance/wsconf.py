@@ -514,6 +514,8 @@ class Session:
             self.errors.append("%ssend failed: %s" % (what, self.send_error))
             return False
         ev = self.next_message(timeout)
+        if ev is None and self.violations:
+            return False  # the violation says why
         if ev is None:
             self.errors.append("%sno echo for %s within %.0f s" % (
                 what, describe(("message", op, payload)), timeout))
@@ -982,6 +984,8 @@ def main():
     ap.add_argument("--strict", action="store_true", help="count NON-STRICT outcomes as failures")
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
     ap.add_argument("--quiet", action="store_true", help="print only cases that are not OK")
+    ap.add_argument("--max-time", type=float, default=240,
+                    help="seconds after which the remaining cases fail unrun (default 240)")
     args = ap.parse_args()
 
     cases = selected(wsconf_cases.all_cases(), args.cases.split(",") if args.cases else None)
@@ -1018,7 +1022,9 @@ def main():
     started = time.monotonic()
     for c in cases:
         t0 = time.monotonic()
-        if server is not None and not server.alive():
+        if t0 - started > args.max_time:
+            status, detail = "FAIL", "not run: the suite passed --max-time %.0f s" % args.max_time
+        elif server is not None and not server.alive():
             status, detail = "FAIL", "the server process is gone (exit %s)" % server.proc.poll()
         else:
             status, detail = run(c)

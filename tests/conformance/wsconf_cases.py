@@ -795,9 +795,11 @@ for _n in range(8, 16):
     EXTRA_13.append(("client_max_window_bits=%d answered" % _n, None, [],
                      answer("; client_max_window_bits=%d" % _n), {}))
 for _n in range(8, 16):
+    # A client asking for 15 may leave it out: 15 is what an absent parameter means.
     EXTRA_13.append(("server_max_window_bits=%d offered" % _n,
                      "permessage-deflate; server_max_window_bits=%d" % _n,
-                     ["--deflate", "smwb=%d" % _n], accept_as_is, {"server_max_window_bits": _n}))
+                     ["--deflate", "smwb=%d" % _n], accept_as_is,
+                     {"server_max_window_bits": _n} if _n < 15 else {}))
 for _n in range(8, 16):
     EXTRA_13.append(("server_max_window_bits=%d answered unasked" % _n, None, [],
                      answer("; server_max_window_bits=%d" % _n), {}))

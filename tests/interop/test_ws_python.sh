@@ -65,7 +65,7 @@ if ! "$PY" -c 'import websockets' 2>/dev/null; then
     exit 1
   fi
   echo "SKIP - python3-websockets is not installed (scripts/deps.sh installs it)"
-  exit 0
+  exit 77
 fi
 
 # ---- the python client against tincan's /echo ----------------------------------------------------

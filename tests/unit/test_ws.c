@@ -43,15 +43,17 @@ static void test_random(void *ud, uint8_t *out, size_t n) {
   }
 }
 
+static const tc_ws_config_t server_cfg = {
+    .cb = {rec_message, rec_ping, rec_pong}};
+static const tc_ws_config_t client_cfg = {
+    .client = 1, .random = test_random, .cb = {rec_message, rec_ping, rec_pong}};
+static const tc_ws_config_t server_small_cfg = {
+    .max_message = 1000, .cb = {rec_message, rec_ping, rec_pong}};
+
 static tc_ws_t *make(int client, rec_t *r, const tc_ws_deflate_params_t *dp, uint64_t max) {
-  tc_ws_config_t cfg = {.client = client != 0,
-                        .max_message = max,
-                        .deflate = dp,
-                        .random = test_random,
-                        .cb = {rec_message, rec_ping, rec_pong},
-                        .ud = r};
+  const tc_ws_config_t *cfg = client ? &client_cfg : max ? &server_small_cfg : &server_cfg;
   tc_ws_t *ws = NULL;
-  TC_CHECK_EQ_INT(tc_ws_new(&cfg, &ws), 0);
+  TC_CHECK_EQ_INT(tc_ws_new(cfg, dp, r, &ws), 0);
   return ws;
 }
 
