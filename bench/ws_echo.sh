@@ -122,9 +122,9 @@ free_port() {
   done
   return 1
 }
-cpu_ticks() { # pid: utime + stime of the whole process, in clock ticks (fields 14, 15 of stat)
+cpu_ticks() { # pid: "utime stime" of the whole process, in clock ticks (fields 14, 15 of stat)
   # The command name (field 2) may hold spaces; count from after its closing parenthesis.
-  sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
+  sed 's/.*) //' "/proc/$1/stat" | awk '{print $12, $13}'
 }
 vm_rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
@@ -209,7 +209,7 @@ case_args() {
   esac
 }
 
-# record ROUND SERVER CASE CPU_TICKS RSS_BEFORE RSS_AFTER STATUS JSON
+# record ROUND SERVER CASE USER_TICKS SYS_TICKS RSS_BEFORE_KB RSS_AFTER_KB STATUS JSON
 record() {
   local IFS=$'\t'
   echo "$*" >>"$results"
@@ -218,10 +218,10 @@ record() {
 # run_case ROUND SERVER CASE: one tcload run; returns 1 if the server died.
 run_case() {
   local r="$1" name="$2" c="$3" url="ws://127.0.0.1:$srv_port/echo" out="$tmp/tcload.out"
-  local args t0 t1 rss0=0 rss1=0 status=ok rc=0 fd0 settle
+  local args u0 s0 u1 s1 rss0=0 rss1=0 status=ok rc=0 fd0 settle
   read -r -a args <<<"$(case_args "$c")"
   [[ "$c" == d ]] && rss0="$(vm_rss_kb "$srv_pid")" && fd0="$(fd_count "$srv_pid")"
-  t0="$(cpu_ticks "$srv_pid")"
+  read -r u0 s0 <<<"$(cpu_ticks "$srv_pid")"
   # In the background even when nothing else runs meanwhile: `wait` lets the INT/TERM trap in.
   taskset -c "$client_cpu" "$TCLOAD" "${args[@]}" -d "$DURATION" "$url" \
     >"$out" 2>"$tmp/tcload.err" &
@@ -246,15 +246,15 @@ run_case() {
   wait "$load_pid" && rc=0 || rc=$?
   load_pid=""
   if ! kill -0 "$srv_pid" 2>/dev/null; then
-    record "$r" "$name" "$c" 0 0 0 "server died" "{}"
+    record "$r" "$name" "$c" 0 0 0 0 "server died" "{}"
     return 1
   fi
-  t1="$(cpu_ticks "$srv_pid")"
+  read -r u1 s1 <<<"$(cpu_ticks "$srv_pid")"
   [[ "$rc" == 0 ]] || status="tcload exit $rc: $(head -c 200 "$tmp/tcload.err" | tr '\t\n' '  ')"
   # The last line that looks like JSON; the report parses it.
   json="$(grep -E '^\{' "$out" | tail -n1 || true)"
   [[ -n "$json" ]] || json="{}"
-  record "$r" "$name" "$c" "$((t1 - t0))" "$rss0" "$rss1" "$status" "$json"
+  record "$r" "$name" "$c" "$((u1 - u0))" "$((s1 - s0))" "$rss0" "$rss1" "$status" "$json"
   return 0
 }
 
@@ -276,10 +276,11 @@ TARGET = {"a": 5.0, "b": 0.5, "c": 35.0, "d": 1024.0}  # us per message; bytes p
 
 def parse(line):
     f = line.rstrip("\n").split("\t")
-    rec = {"round": int(f[0]), "server": f[1], "case": f[2], "ticks": int(f[3]),
-           "rss0": int(f[4]) * 1024, "rss1": int(f[5]) * 1024, "status": f[6]}
+    rec = {"round": int(f[0]), "server": f[1], "case": f[2], "uticks": int(f[3]),
+           "sticks": int(f[4]), "rss0": int(f[5]) * 1024, "rss1": int(f[6]) * 1024,
+           "status": f[7]}
     try:
-        j = json.loads(f[7])
+        j = json.loads(f[8])
     except (ValueError, IndexError):
         j = {}
     rec["j"] = j if isinstance(j, dict) else {}
@@ -293,13 +294,15 @@ def parse(line):
                          f"connected {conns}/{WANT[rec['case']]}")
     elif rec["case"] != "d" and not msgs:
         rec["status"] = "no messages echoed"
-    cpu_us = rec["ticks"] * 1e6 / clk
+    cpu_us = (rec["uticks"] + rec["sticks"]) * 1e6 / clk
+    usr_us = rec["uticks"] * 1e6 / clk
     if rec["case"] == "d":
         rec["per_conn"] = (rec["rss1"] - rec["rss0"]) / idle_n
         rec["cpu"] = cpu_us / idle_n
     else:
         rec["rate"] = rec["j"].get("msgs_per_sec", 0)
         rec["cpu"] = cpu_us / msgs if msgs else float("inf")
+        rec["usr"] = usr_us / msgs if msgs else float("inf")
         rec["p50"], rec["p99"] = rec["j"].get("p50_us", 0), rec["j"].get("p99_us", 0)
     return rec
 
@@ -312,7 +315,8 @@ def short(r):
     if r["case"] == "d":
         return (f"{r['per_conn']:8.0f} B/conn (rss {r['rss0'] / 2**20:.1f} -> "
                 f"{r['rss1'] / 2**20:.1f} MiB), {r['cpu']:.1f} us cpu/conn")
-    return f"{r['rate']:8.0f} msg/s {r['cpu']:7.2f} us cpu/msg  p50 {r['p50']} us  p99 {r['p99']} us"
+    return (f"{r['rate']:8.0f} msg/s {r['cpu']:7.2f} us cpu/msg ({r['usr']:.2f} user)  "
+            f"p50 {r['p50']} us  p99 {r['p99']} us")
 
 if mode == "last":
     r = recs[-1]
@@ -334,11 +338,13 @@ def fmt(v, spec, width):
 print()
 print("targets for tincan: (a) <= 5 us cpu/msg, (b) <= 0.5 us cpu/msg, (c) <= 35 us cpu/msg, "
       "(d) <= 1 KiB per idle connection")
-print(f"{'case':<32} {'server':<7} {'msgs/s':>9} {'cpu us/msg':>11} {'p50 us':>8} {'p99 us':>8}")
+print(f"{'case':<32} {'server':<7} {'msgs/s':>9} {'cpu us/msg':>11} {'user part':>10} "
+      f"{'p50 us':>8} {'p99 us':>8}")
 for c in "abc":
     for s in servers:
         print(f"{CASES[c]:<32} {s:<7} {fmt(med(c, s, 'rate'), '.0f', 9)} "
-              f"{fmt(med(c, s, 'cpu'), '.2f', 11)} {fmt(med(c, s, 'p50'), '.0f', 8)} "
+              f"{fmt(med(c, s, 'cpu'), '.2f', 11)} {fmt(med(c, s, 'usr'), '.2f', 10)} "
+              f"{fmt(med(c, s, 'p50'), '.0f', 8)} "
               f"{fmt(med(c, s, 'p99'), '.0f', 8)}")
 print(f"{'case':<32} {'server':<7} {'rss before':>11} {'rss after':>11} {'B/conn':>9} {'cpu us/conn':>12}")
 
@@ -401,13 +407,13 @@ for r in $(seq 1 "$ROUNDS"); do
     if ! start_server "$name"; then
       echo "round $r  $name: FAILED TO START:" >&2
       sed 's/^/  /' "$tmp/$name.log" >&2
-      for c in a b c d; do record "$r" "$name" "$c" 0 0 0 "failed to start" "{}"; done
+      for c in a b c d; do record "$r" "$name" "$c" 0 0 0 0 "failed to start" "{}"; done
       problems=1
       continue
     fi
     if ! echo_check "$srv_port" 2>"$tmp/check.err"; then
       echo "round $r  $name: WRONG ECHO: $(tail -n 3 "$tmp/check.err" | tr '\n' ' ')" >&2
-      for c in a b c d; do record "$r" "$name" "$c" 0 0 0 "wrong echo" "{}"; done
+      for c in a b c d; do record "$r" "$name" "$c" 0 0 0 0 "wrong echo" "{}"; done
       problems=1
       stop "$srv_pid"
       srv_pid=""

@@ -209,7 +209,7 @@ int main(int argc, char **argv) {
       case 'H':
         if (!strchr(optarg, ':') || strpbrk(optarg, "\r\n")) {
           fprintf(stderr, "tcws: a header is 'Name: value'\n");
-          return 2;
+          goto usage_error;
         }
         tc_buf_appendf(&headers, "%s\r\n", optarg);
         break;
@@ -220,13 +220,17 @@ int main(int argc, char **argv) {
       case O_CA: ca = optarg; break;
       case 'n': cli.count = strtol(optarg, NULL, 10); break;
       case 'q': cli.quiet = 1; break;
-      case 'h': usage(stdout); return 0;
-      default: usage(stderr); return 2;
+      case 'h':
+        usage(stdout);
+        tc_buf_free(&headers);
+        tc_buf_free(&protocols);
+        return 0;
+      default: usage(stderr); goto usage_error;
     }
   }
   if (optind != argc - 1) {
     usage(stderr);
-    return 2;
+    goto usage_error;
   }
   signal(SIGPIPE, SIG_IGN);
   tc_buf_append(&headers, "", 1);
@@ -235,9 +239,11 @@ int main(int argc, char **argv) {
   const char *url = argv[optind];
   uv_loop_init(&cli.loop);
   tc_io_new(&cli.loop, NULL, &cli.io);
+  int r = 0;
   if (strncmp(url, "wss://", 6) == 0 && tc_io_tls_client_ctx(!insecure, ca, &cli.tls) < 0) {
     fprintf(stderr, "tcws: cannot set up TLS%s%s\n", ca ? " with " : "", ca ? ca : "");
-    return 1;
+    cli.exit_code = 1;
+    r = TC_ETLS;
   }
   tc_ws_client_options_t o = {
       .url = url,
@@ -247,15 +253,18 @@ int main(int argc, char **argv) {
       .deflate = {.enabled = deflate != 0},
       .tls = cli.tls,
   };
-  int r = tc_ws_client_connect(cli.io, &o, &handlers, &cli, &cli.c);
+  if (!r) r = tc_ws_client_connect(cli.io, &o, &handlers, &cli, &cli.c);
   tc_buf_free(&headers);
   tc_buf_free(&protocols);
-  if (r) {
-    fprintf(stderr, "tcws: %s: %s\n", url, r == TC_EINVAL ? "not a ws:// or wss:// URL" : tc_strerror(r));
-    return 2;
+  if (r && r != TC_ETLS) {
+    fprintf(stderr, "tcws: %s: %s\n", url,
+            r == TC_EINVAL ? "not a ws:// or wss:// URL" : tc_strerror(r));
+    cli.exit_code = 2;
   }
-  tc_io_on_signal(cli.io, on_signal, &cli);
-  uv_run(&cli.loop, UV_RUN_DEFAULT);
+  if (!r) {
+    tc_io_on_signal(cli.io, on_signal, &cli);
+    uv_run(&cli.loop, UV_RUN_DEFAULT);
+  }
   tc_io_shutdown(cli.io);
   uv_run(&cli.loop, UV_RUN_DEFAULT);
   tc_io_free(cli.io);
@@ -264,4 +273,9 @@ int main(int argc, char **argv) {
   tc_io_tls_ctx_free(cli.tls);
   tc_buf_free(&cli.line);
   return cli.exit_code;
+
+usage_error:
+  tc_buf_free(&headers);
+  tc_buf_free(&protocols);
+  return 2;
 }

@@ -21,6 +21,7 @@ typedef struct app {
   tc_logger_t log;
   tc_io_t *io;
   tc_http_server_t *http;
+  tc_io_tls_ctx_t *tls;
   uv_timer_t grace;
 } app_t;
 
@@ -112,6 +113,41 @@ static void on_signal(tc_io_t *io, int signum, void *ud) {
   uv_timer_start(&app->grace, on_grace_timeout, SHUTDOWN_GRACE_MS, 0);
 }
 
+/* Sets everything up and runs the loop until a signal stops it. Returns the exit code; the caller
+ * releases whatever was made, whether or not start-up got through. */
+static int serve(app_t *app, const char *host, int port, const tc_http_server_config_t *hcfg,
+                 const char *tls_cert, const char *tls_key) {
+  tc_io_config_t iocfg = {.log = &app->log};
+  int r = tc_io_new(&app->loop, &iocfg, &app->io);
+  if (!r) r = tc_http_server_new(app->io, hcfg, &app->http);
+  tc_ws_server_config_t echo_cfg = {.deflate = {.enabled = 1}, .keep_handshake = 1};
+  if (!r) r = tc_ws_server_route(app->http, "/echo", &echo_cfg, &echo_handlers, app);
+  if (r) {
+    tc_log(&app->log, TC_LOG_ERROR, "tincan", "start-up failed: %s", tc_strerror(r));
+    return 1;
+  }
+  if (tls_cert && (r = tc_io_tls_server_ctx(tls_cert, tls_key, &app->tls))) {
+    tc_log(&app->log, TC_LOG_ERROR, "tincan", "TLS certificate %s / key %s: %s", tls_cert,
+           tls_key, tc_strerror(r));
+    return 1;
+  }
+  tc_io_listener_t *l;
+  r = tc_http_server_listen(app->http, host, port, &l);
+  if (r) {
+    tc_log(&app->log, TC_LOG_ERROR, "tincan", "cannot listen on %s:%d: %s", host, port,
+           tc_strerror(r));
+    return 1;
+  }
+  if (app->tls) tc_io_listener_set_tls(l, app->tls);
+  tc_io_on_signal(app->io, on_signal, app);
+  int bracket = strchr(host, ':') != NULL;
+  tc_log(&app->log, TC_LOG_INFO, "tincan", "tincan %s listening on %s://%s%s%s:%d, serving %s",
+         TINCAN_VERSION, app->tls ? "https" : "http", bracket ? "[" : "", host,
+         bracket ? "]" : "", tc_io_listener_port(l), hcfg->static_root);
+  uv_run(&app->loop, UV_RUN_DEFAULT);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *host = "127.0.0.1";
   const char *web = TINCAN_DEFAULT_WEB;
@@ -191,57 +227,20 @@ int main(int argc, char **argv) {
   hcfg.server_name = "tincan/" TINCAN_VERSION;
 
   uv_loop_init(&app.loop);
-  tc_io_config_t iocfg = {.log = &app.log};
-  int r = tc_io_new(&app.loop, &iocfg, &app.io);
-  if (!r) r = tc_http_server_new(app.io, &hcfg, &app.http);
-  if (r) {
-    tc_log(&app.log, TC_LOG_ERROR, "tincan", "start-up failed: %s", tc_strerror(r));
-    return 1;
-  }
-  tc_ws_server_config_t echo_cfg = {.deflate = {.enabled = 1}, .keep_handshake = 1};
-  r = tc_ws_server_route(app.http, "/echo", &echo_cfg, &echo_handlers, &app);
-  if (r) {
-    tc_log(&app.log, TC_LOG_ERROR, "tincan", "start-up failed: %s", tc_strerror(r));
-    return 1;
-  }
-  tc_io_listener_t *l;
-  r = tc_http_server_listen(app.http, host, (int)port, &l);
-  if (r) {
-    tc_log(&app.log, TC_LOG_ERROR, "tincan", "cannot listen on %s:%d: %s", host, (int)port,
-           tc_strerror(r));
-    return 1;
-  }
-  tc_io_tls_ctx_t *tls = NULL;
-  if (tls_cert) {
-    r = tc_io_tls_server_ctx(tls_cert, tls_key, &tls);
-    if (r) {
-      tc_log(&app.log, TC_LOG_ERROR, "tincan", "TLS certificate %s / key %s: %s", tls_cert,
-             tls_key, tc_strerror(r));
-      return 1;
-    }
-    tc_io_listener_set_tls(l, tls);
-  }
   uv_timer_init(&app.loop, &app.grace);
   app.grace.data = &app;
   uv_unref((uv_handle_t *)&app.grace);
-  tc_io_on_signal(app.io, on_signal, &app);
-
-  int bracket = strchr(host, ':') != NULL;
-  tc_log(&app.log, TC_LOG_INFO, "tincan", "tincan %s listening on %s://%s%s%s:%d, serving %s",
-         TINCAN_VERSION, tls ? "https" : "http", bracket ? "[" : "", host, bracket ? "]" : "",
-         tc_io_listener_port(l), web_real);
-
-  uv_run(&app.loop, UV_RUN_DEFAULT);
+  int code = serve(&app, host, (int)port, &hcfg, tls_cert, tls_key);
 
   uv_close((uv_handle_t *)&app.grace, NULL);
-  tc_io_shutdown(app.io);
+  if (app.io) tc_io_shutdown(app.io);
   uv_run(&app.loop, UV_RUN_DEFAULT);
   tc_http_server_free(app.http);
   tc_io_free(app.io);
   uv_run(&app.loop, UV_RUN_DEFAULT);
-  tc_io_tls_ctx_free(tls);
   if (uv_loop_close(&app.loop) != 0)
     tc_log(&app.log, TC_LOG_WARN, "tincan", "event loop closed with handles still open");
-  tc_log(&app.log, TC_LOG_INFO, "tincan", "stopped");
-  return 0;
+  tc_io_tls_ctx_free(app.tls);
+  if (code == 0) tc_log(&app.log, TC_LOG_INFO, "tincan", "stopped");
+  return code;
 }

@@ -275,6 +275,16 @@ typedef struct tc_ws_server_config {
 int tc_ws_server_route(tc_http_server_t *srv, const char *path, const tc_ws_server_config_t *cfg,
                        const tc_ws_handlers_t *h, void *ud);
 
+/* An endpoint: the same as a route, without the route, for modules that decide themselves which
+ * requests to upgrade (Engine.IO upgrades its sessions). Freed with the server. */
+typedef struct tc_ws_endpoint tc_ws_endpoint_t;
+int tc_ws_endpoint_new(tc_http_server_t *srv, const tc_ws_server_config_t *cfg,
+                       const tc_ws_handlers_t *h, void *ud, tc_ws_endpoint_t **out);
+/* Answers the exchange: upgrades it (0; the connection's data is set to `data` before on_open)
+ * or refuses it with the handshake's error status (400, 403, 426; also 0, as an answer was
+ * given). Call from a route handler. */
+int tc_ws_endpoint_accept(tc_ws_endpoint_t *ep, tc_http_exchange_t *x, void *data);
+
 /* Sends a whole message (TC_WS_OP_TEXT or TC_WS_OP_BINARY; text must be UTF-8). TC_ECLOSED
  * once closing, TC_E2BIG past max_buffered (the connection is then dropped). */
 int tc_ws_conn_send(tc_ws_conn_t *c, int opcode, const void *p, size_t len);

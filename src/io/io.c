@@ -207,9 +207,8 @@ int tc_io_new(uv_loop_t *loop, const tc_io_config_t *cfg, tc_io_t **out) {
   }
   uv_prepare_init(loop, &io->flush_h);
   uv_idle_init(loop, &io->redeliver_h);
-  /* Our own handles never keep the loop alive; listeners, connections and timers do. */
-  uv_unref((uv_handle_t *)&io->flush_h);
-  uv_unref((uv_handle_t *)&io->redeliver_h);
+  /* These two run only while there is output to flush or input to hand over again, and that
+   * work must finish before the loop may end (a client's last close frame, say). */
   int r = tc_io_timeouts_new(io, TC_IO_LINGER_MS, &io->linger_q);
   if (r) {
     uv_close((uv_handle_t *)&io->flush_h, NULL);

@@ -1,13 +1,15 @@
-/* The server side of the opening handshake: an HTTP route that upgrades to WebSocket. */
+/* The server side of the opening handshake: endpoints that upgrade HTTP exchanges to WebSocket,
+ * as a route of their own or on behalf of another module (Engine.IO upgrades its sessions). */
 #include "tc_ws_conn.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct ws_route {
+struct tc_ws_endpoint {
   tc_ws_server_config_t cfg;
   tc_ws_conn_shared_t sh;
-} ws_route_t;
+};
+typedef tc_ws_endpoint_t ws_route_t;
 
 static void route_free(void *ud) {
   ws_route_t *r = ud;
@@ -24,8 +26,7 @@ static int refuse(tc_http_exchange_t *x, int status) {
   return tc_http_respond_error(x, status, 0);
 }
 
-static int on_upgrade(tc_http_exchange_t *x, void *ud) {
-  ws_route_t *rt = ud;
+int tc_ws_endpoint_accept(tc_ws_endpoint_t *rt, tc_http_exchange_t *x, void *data) {
   const tc_http_request_t *req = tc_http_request(x);
   tc_ws_upgrade_t up;
   /* A plain request (no Upgrade at all) is told what this resource speaks, as ws does. */
@@ -57,6 +58,7 @@ static int on_upgrade(tc_http_exchange_t *x, void *ud) {
   }
   c->sh = &rt->sh;
   c->protocol = protocol;
+  c->data = data;
 
   tc_io_conn_t *io = tc_http_take(x);
   c->io = io;
@@ -95,8 +97,12 @@ static int on_upgrade(tc_http_exchange_t *x, void *ud) {
   return 0;
 }
 
-int tc_ws_server_route(tc_http_server_t *srv, const char *path, const tc_ws_server_config_t *cfg,
-                       const tc_ws_handlers_t *h, void *ud) {
+static int on_upgrade(tc_http_exchange_t *x, void *ud) {
+  return tc_ws_endpoint_accept(ud, x, NULL);
+}
+
+int tc_ws_endpoint_new(tc_http_server_t *srv, const tc_ws_server_config_t *cfg,
+                       const tc_ws_handlers_t *h, void *ud, tc_ws_endpoint_t **out) {
   ws_route_t *rt = calloc(1, sizeof *rt);
   if (!rt) return TC_ENOMEM;
   rt->cfg = *cfg;
@@ -125,5 +131,14 @@ int tc_ws_server_route(tc_http_server_t *srv, const char *path, const tc_ws_serv
     return r;
   }
   /* From here the server owns rt and frees it. */
-  return tc_http_server_route(srv, path, 0, on_upgrade, rt);
+  *out = rt;
+  return 0;
+}
+
+int tc_ws_server_route(tc_http_server_t *srv, const char *path, const tc_ws_server_config_t *cfg,
+                       const tc_ws_handlers_t *h, void *ud) {
+  tc_ws_endpoint_t *ep;
+  int r = tc_ws_endpoint_new(srv, cfg, h, ud, &ep);
+  if (r) return r;
+  return tc_http_server_route(srv, path, 0, on_upgrade, ep);
 }

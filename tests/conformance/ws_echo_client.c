@@ -69,8 +69,10 @@ static int parse_deflate(char *spec, tc_ws_deflate_config_t *cfg) {
   for (char *save = NULL, *item = strtok_r(spec, ",", &save); item;
        item = strtok_r(NULL, ",", &save)) {
     if (strcmp(item, "default") == 0) continue;
-    if (strcmp(item, "snct") == 0) cfg->server_no_context_takeover = 1;
-    else if (strcmp(item, "cnct") == 0) cfg->client_no_context_takeover = 1;
+    if (strcmp(item, "snct") == 0)
+      cfg->server_no_context_takeover = 1;
+    else if (strcmp(item, "cnct") == 0)
+      cfg->client_no_context_takeover = 1;
     else if (strncmp(item, "smwb=", 5) == 0) {
       if (parse_bits(item + 5, &cfg->server_max_window_bits)) return -1;
     } else if (strncmp(item, "cmwb=", 5) == 0) {

@@ -345,7 +345,8 @@ add("6.1.3", "text in 3 fragments, only the middle one non-empty",
     functools.partial(text_fragments, parts=[b"", b"middle frame payload", b""]))
 add("6.2.1", "valid UTF-8 in one frame", functools.partial(text_echo, payload=UTF8_HELLO))
 add("6.2.2", "valid UTF-8 in 2 fragments split on a code point boundary",
-    functools.partial(text_fragments, parts=["Hello-µ@ßöä".encode(), "üàá-UTF-8!!".encode()]))
+    functools.partial(text_fragments,
+                      parts=["Hello-µ@ßöä".encode(), "üàá-UTF-8!!".encode()]))
 add("6.2.3", "valid UTF-8 in 1-byte fragments (splitting code points)",
     functools.partial(text_one_byte_frames, payload=UTF8_HELLO, valid=True))
 add("6.2.4", "valid UTF-8 (kosme) in 1-byte fragments",
@@ -411,11 +412,13 @@ def utf8_sequences():
             prefixes.append((False, kosme[:i]))
     groups.append(("All prefixes of a valid UTF-8 string with multi-byte code points", prefixes))
     groups.append(("First possible sequence of a certain length", [
-        (True, b"\x00"), (True, b"\xc2\x80"), (True, b"\xe0\xa0\x80"), (True, b"\xf0\x90\x80\x80")]))
+        (True, b"\x00"), (True, b"\xc2\x80"), (True, b"\xe0\xa0\x80"),
+        (True, b"\xf0\x90\x80\x80")]))
     groups.append(("First possible sequence length 5/6 (invalid code points)", [
         (False, b"\xf8\x88\x80\x80\x80"), (False, b"\xfc\x84\x80\x80\x80\x80")]))
     groups.append(("Last possible sequence of a certain length", [
-        (True, b"\x7f"), (True, b"\xdf\xbf"), (True, b"\xef\xbf\xbf"), (True, b"\xf4\x8f\xbf\xbf")]))
+        (True, b"\x7f"), (True, b"\xdf\xbf"), (True, b"\xef\xbf\xbf"),
+        (True, b"\xf4\x8f\xbf\xbf")]))
     groups.append(("Last possible sequence length 4/5/6 (invalid code points)", [
         (False, b"\xf7\xbf\xbf\xbf"), (False, b"\xfb\xbf\xbf\xbf\xbf"),
         (False, b"\xfd\xbf\xbf\xbf\xbf\xbf")]))
