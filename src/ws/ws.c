@@ -284,7 +284,7 @@ static ssize_t on_data_frame(tc_ws_t *ws, uint8_t *p, size_t len, tc_buf_t *out)
     if (r == TC_E2BIG) return fail(ws, TC_WS_CLOSE_TOO_BIG, "message too big", out);
     if (r == TC_ENOMEM) return TC_ENOMEM;
     if (r < 0) return fail(ws, TC_WS_CLOSE_INVALID_DATA, "invalid compressed data", out);
-    if (ws->msg_opcode == TC_WS_OP_TEXT) {
+    if (ws->msg_opcode == TC_WS_OP_TEXT && ws->msg.len > ws->msg_checked) {
       if (tc_utf8_feed(&ws->utf8, tc_buf_data(&ws->msg) + ws->msg_checked,
                        ws->msg.len - ws->msg_checked) < 0)
         return fail(ws, TC_WS_CLOSE_INVALID_DATA, "invalid UTF-8", out);
