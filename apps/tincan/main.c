@@ -48,28 +48,89 @@ static void json_string(tc_buf_t *b, tc_slice_t s) {
   tc_buf_append(b, "\"", 1);
 }
 
+/* Query flags of /echo that the WebSocket demo and the notes use to show the wire. */
+enum { ECHO_FRAMES = 1, ECHO_REPORTING = 2 };
+
+/* Non-zero when the request line's query has the parameter `name` (with or without a value). */
+static int query_has(tc_slice_t head, const char *name) {
+  const uint8_t *eol = memchr(head.p, '\n', head.len);
+  size_t line = eol ? (size_t)(eol - head.p) : head.len;
+  const uint8_t *q = memchr(head.p, '?', line);
+  if (!q) return 0;
+  const uint8_t *end = memchr(q, ' ', line - (size_t)(q - head.p));
+  if (!end) return 0;
+  size_t n = strlen(name);
+  for (const uint8_t *p = q + 1; p < end;) {
+    const uint8_t *amp = memchr(p, '&', (size_t)(end - p));
+    const uint8_t *stop = amp ? amp : end;
+    size_t k = (size_t)(stop - p);
+    if ((k == n || (k > n && p[n] == '=')) && memcmp(p, name, n) == 0) return 1;
+    p = stop + 1;
+  }
+  return 0;
+}
+
+static void hex_append(tc_buf_t *b, const uint8_t *p, size_t n, const uint8_t *mask) {
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    uint8_t v = mask ? (uint8_t)(p[i] ^ mask[i & 3]) : p[i];
+    char two[3] = {digits[v >> 4], digits[v & 15], i + 1 < n ? ' ' : '\0'};
+    tc_buf_append(b, two, i + 1 < n ? 3 : 2);
+  }
+}
+
+/* /echo?frames: after each frame, a text message describing it as it crossed the wire. */
+static void echo_on_frame(tc_ws_conn_t *c, int incoming, const uint8_t *header, size_t hlen,
+                          const uint8_t *payload, size_t plen, void *ud) {
+  (void)ud;
+  uintptr_t flags = (uintptr_t)tc_ws_conn_data(c);
+  if (!(flags & ECHO_FRAMES) || (flags & ECHO_REPORTING)) return;
+  tc_ws_frame_t f;
+  if (tc_ws_frame_parse(header, hlen, &f) < 0) return;
+  size_t shown = plen < 256 ? plen : 256;
+  tc_buf_t b = {0};
+  tc_buf_appendf(&b,
+                 "{\"type\":\"frame\",\"dir\":\"%s\",\"fin\":%d,\"rsv1\":%d,\"opcode\":%d,"
+                 "\"masked\":%d,\"mask\":\"",
+                 incoming ? "in" : "out", f.fin, f.rsv1, f.opcode, f.masked);
+  if (f.masked) hex_append(&b, f.mask, 4, NULL);
+  tc_buf_appendf(&b, "\",\"length\":%zu,\"header\":\"", plen);
+  hex_append(&b, header, hlen, NULL);
+  tc_buf_append_str(&b, "\",\"payload\":\"");
+  /* Incoming payloads were unmasked in place: mask them again to show the wire bytes. */
+  hex_append(&b, payload, shown, incoming && f.masked ? f.mask : NULL);
+  tc_buf_appendf(&b, "\",\"truncated\":%d}", shown < plen);
+  tc_ws_conn_set_data(c, (void *)(flags | ECHO_REPORTING));
+  tc_ws_conn_send(c, TC_WS_OP_TEXT, tc_buf_data(&b), b.len);
+  tc_ws_conn_set_data(c, (void *)flags);
+  tc_buf_free(&b);
+}
+
 /* /echo?handshake: the first message shows the opening handshake as it crossed the wire, for
  * the WebSocket demo page (a browser's script cannot see those headers itself). */
 static void echo_on_open(tc_ws_conn_t *c, void *ud) {
   (void)ud;
   tc_slice_t req, resp;
   tc_ws_conn_handshake(c, &req, &resp);
-  const uint8_t *eol = req.len ? memchr(req.p, '\n', req.len) : NULL;
-  if (!eol || !memmem(req.p, (size_t)(eol - req.p), "?handshake", 10)) return;
-  tc_buf_t b = {0};
-  tc_buf_append_str(&b, "{\"type\":\"handshake\",\"request\":");
-  json_string(&b, req);
-  tc_buf_append_str(&b, ",\"response\":");
-  json_string(&b, resp);
-  tc_buf_append_str(&b, ",\"extensions\":");
-  json_string(&b, tc_slice_str(tc_ws_conn_deflate(c) ? "permessage-deflate" : ""));
-  tc_buf_append(&b, "}", 1);
-  tc_ws_conn_send(c, TC_WS_OP_TEXT, tc_buf_data(&b), b.len);
-  tc_buf_free(&b);
+  if (!req.len) return;
+  int frames = query_has(req, "frames");
+  if (query_has(req, "handshake")) {
+    tc_buf_t b = {0};
+    tc_buf_append_str(&b, "{\"type\":\"handshake\",\"request\":");
+    json_string(&b, req);
+    tc_buf_append_str(&b, ",\"response\":");
+    json_string(&b, resp);
+    tc_buf_append_str(&b, ",\"extensions\":");
+    json_string(&b, tc_slice_str(tc_ws_conn_deflate(c) ? "permessage-deflate" : ""));
+    tc_buf_append(&b, "}", 1);
+    tc_ws_conn_send(c, TC_WS_OP_TEXT, tc_buf_data(&b), b.len);
+    tc_buf_free(&b);
+  }
+  if (frames) tc_ws_conn_set_data(c, (void *)(uintptr_t)ECHO_FRAMES);
 }
 
-static const tc_ws_handlers_t echo_handlers = {.on_open = echo_on_open,
-                                               .on_message = echo_on_message};
+static const tc_ws_handlers_t echo_handlers = {
+    .on_open = echo_on_open, .on_message = echo_on_message, .on_frame = echo_on_frame};
 
 static void usage(FILE *f) {
   fprintf(f,

@@ -182,6 +182,11 @@ typedef struct tc_ws_callbacks {
   /* A ping arrived (its pong is already queued) or a pong arrived. Optional. */
   void (*on_ping)(tc_ws_t *ws, const uint8_t *data, size_t len, void *ud);
   void (*on_pong)(tc_ws_t *ws, const uint8_t *data, size_t len, void *ud);
+  /* Every frame, for tools that show the wire: incoming ones once complete (the payload already
+   * unmasked; the header holds the key), outgoing ones as written (masked, compressed). Optional;
+   * costs nothing when unset. */
+  void (*on_frame)(tc_ws_t *ws, int incoming, const uint8_t *header, size_t header_len,
+                   const uint8_t *payload, size_t payload_len, void *ud);
 } tc_ws_callbacks_t;
 
 /* Settings shared by many endpoints (all connections of a route): tc_ws_new keeps a pointer to
@@ -248,6 +253,9 @@ typedef struct tc_ws_handlers {
   /* Queued output was written out (after tc_ws_conn_buffered went over the low mark). Optional. */
   void (*on_drain)(tc_ws_conn_t *c, void *ud);
   void (*on_pong)(tc_ws_conn_t *c, const uint8_t *data, size_t len, void *ud);
+  /* Every frame crossing the wire (see tc_ws_callbacks_t.on_frame). Optional. */
+  void (*on_frame)(tc_ws_conn_t *c, int incoming, const uint8_t *header, size_t header_len,
+                   const uint8_t *payload, size_t payload_len, void *ud);
   /* The last callback: code is the peer's close code, ours after a failure, 1006 when TCP ended
    * without a closing handshake (for a client that never connected: 1006 with the reason). */
   void (*on_close)(tc_ws_conn_t *c, int code, tc_slice_t reason, void *ud);

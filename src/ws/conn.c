@@ -20,6 +20,13 @@ static void wsc_on_pong(tc_ws_t *ws, const uint8_t *data, size_t len, void *ud) 
   if (c->sh->h.on_pong) c->sh->h.on_pong(c, data, len, c->sh->ud);
 }
 
+static void wsc_on_frame(tc_ws_t *ws, int incoming, const uint8_t *header, size_t header_len,
+                         const uint8_t *payload, size_t payload_len, void *ud) {
+  (void)ws;
+  tc_ws_conn_t *c = ud;
+  c->sh->h.on_frame(c, incoming, header, header_len, payload, payload_len, c->sh->ud);
+}
+
 static ssize_t wsc_on_data(tc_io_conn_t *io, uint8_t *p, size_t len) {
   tc_ws_conn_t *c = tc_io_conn_data(io);
   c->alive = 1;
@@ -101,6 +108,7 @@ void tc__ws_shared_init(tc_ws_conn_shared_t *sh, int client,
       .random_ud = rand_ud,
       .cb = {.on_message = wsc_on_message, .on_pong = wsc_on_pong},
   };
+  if (sh->h.on_frame) sh->wcfg.cb.on_frame = wsc_on_frame;
 }
 
 int tc__ws_conn_start(tc_ws_conn_t *c, const tc_ws_deflate_params_t *dp) {

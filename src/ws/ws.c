@@ -80,17 +80,18 @@ static int put_frame(tc_ws_t *ws, int fin, int rsv1, int opcode, const void *p, 
   int r = tc_buf_reserve(out, len + 14);
   if (r) return r;
   uint8_t *dst = tc_buf_tail(out);
+  size_t h;
   if (ws->cfg->client) {
     uint8_t mask[4];
     ws->cfg->random(ws->cfg->random_ud, mask, 4);
-    size_t h = tc_ws_frame_write(dst, fin, rsv1, opcode, len, mask);
+    h = tc_ws_frame_write(dst, fin, rsv1, opcode, len, mask);
     tc_ws_mask_copy(dst + h, p, len, mask, 0);
-    tc_buf_commit(out, h + len);
   } else {
-    size_t h = tc_ws_frame_write(dst, fin, rsv1, opcode, len, NULL);
+    h = tc_ws_frame_write(dst, fin, rsv1, opcode, len, NULL);
     if (len) memcpy(dst + h, p, len);
-    tc_buf_commit(out, h + len);
   }
+  tc_buf_commit(out, h + len);
+  if (ws->cfg->cb.on_frame) ws->cfg->cb.on_frame(ws, 0, dst, h, dst + h, len, ws->ud);
   return 0;
 }
 
@@ -115,6 +116,7 @@ static int put_compressed(tc_ws_t *ws, int opcode, const void *p, size_t len, tc
   memcpy(base, hdr, h);
   if (ws->cfg->client) tc_ws_mask(base + h, clen, mask, 0);
   out->len = start + h + clen;
+  if (ws->cfg->cb.on_frame) ws->cfg->cb.on_frame(ws, 0, base, h, base + h, clen, ws->ud);
   return 0;
 }
 
@@ -337,6 +339,7 @@ ssize_t tc_ws_feed(tc_ws_t *ws, uint8_t *p, size_t len, tc_buf_t *out) {
     size_t plen = (size_t)f->payload_len;
     ws->in_frame = 0;
     used += f->header_len + plen;
+    if (ws->cfg->cb.on_frame) ws->cfg->cb.on_frame(ws, 1, at, f->header_len, payload, plen, ws->ud);
     ssize_t r = (f->opcode & 0x8) ? on_control(ws, payload, plen, out)
                                   : on_data_frame(ws, payload, plen, out);
     if (r < 0) return r;
