@@ -92,8 +92,10 @@ static void on_message(tc_ws_conn_t *c, int opcode, uint8_t *data, size_t len, v
   if (ld->measuring) {
     ld->msgs++;
     ld->bytes += len;
-    if (rtt < HIST_US) ld->hist[rtt]++;
-    else ld->hist_over++;
+    if (rtt < HIST_US)
+      ld->hist[rtt]++;
+    else
+      ld->hist_over++;
   }
   if (!ld->stopping) send_one(l);
 }
@@ -206,22 +208,46 @@ int main(int argc, char **argv) {
   int ch;
   while ((ch = getopt_long(argc, argv, "c:k:s:d:bqh", opts, NULL)) != -1) {
     switch (ch) {
-      case 'c': ld.conns = strtol(optarg, NULL, 10); break;
-      case 'k': ld.inflight = strtol(optarg, NULL, 10); break;
-      case 's': ld.size = strtol(optarg, NULL, 10); break;
-      case 'd': ld.seconds = strtol(optarg, NULL, 10); break;
-      case 'b': ld.binary = 1; break;
-      case 'q': ld.quiet = 1; break;
-      case O_DEFLATE: ld.deflate = 1; break;
-      case O_IDLE: ld.idle = 1; break;
-      case O_RAMP: ld.ramp = strtol(optarg, NULL, 10); break;
-      case O_INSECURE: insecure = 1; break;
-      case 'h': usage(stdout); return 0;
-      default: usage(stderr); return 2;
+      case 'c':
+        ld.conns = strtol(optarg, NULL, 10);
+        break;
+      case 'k':
+        ld.inflight = strtol(optarg, NULL, 10);
+        break;
+      case 's':
+        ld.size = strtol(optarg, NULL, 10);
+        break;
+      case 'd':
+        ld.seconds = strtol(optarg, NULL, 10);
+        break;
+      case 'b':
+        ld.binary = 1;
+        break;
+      case 'q':
+        ld.quiet = 1;
+        break;
+      case O_DEFLATE:
+        ld.deflate = 1;
+        break;
+      case O_IDLE:
+        ld.idle = 1;
+        break;
+      case O_RAMP:
+        ld.ramp = strtol(optarg, NULL, 10);
+        break;
+      case O_INSECURE:
+        insecure = 1;
+        break;
+      case 'h':
+        usage(stdout);
+        return 0;
+      default:
+        usage(stderr);
+        return 2;
     }
   }
-  if (optind != argc - 1 || ld.conns < 1 || ld.inflight < 1 || ld.inflight > 4096 ||
-      ld.size < 0 || ld.seconds < 1 || ld.ramp < 1) {
+  if (optind != argc - 1 || ld.conns < 1 || ld.inflight < 1 || ld.inflight > 4096 || ld.size < 0 ||
+      ld.seconds < 1 || ld.ramp < 1) {
     usage(stderr);
     return 2;
   }
@@ -233,7 +259,8 @@ int main(int argc, char **argv) {
   ld.hist = calloc(HIST_US, sizeof *ld.hist);
   uint64_t *rings = calloc((size_t)(ld.conns * ld.inflight), sizeof *rings);
   if (!ld.payload || !ld.lc || !ld.hist || !rings) return 1;
-  for (long i = 0; i < ld.size; i++) ld.payload[i] = (uint8_t)(ld.binary ? (i * 131) & 0xff : 'a' + i % 26);
+  for (long i = 0; i < ld.size; i++)
+    ld.payload[i] = (uint8_t)(ld.binary ? (i * 131) & 0xff : 'a' + i % 26);
   for (long i = 0; i < ld.conns; i++) ld.lc[i].sent_at = rings + i * ld.inflight;
 
   uv_loop_init(&ld.loop);

@@ -184,8 +184,10 @@ static void on_signal(tc_io_t *io, int signum, void *ud) {
   cli_t *cli = ud;
   (void)io;
   (void)signum;
-  if (cli->open) tc_ws_conn_close(cli->c, TC_WS_CLOSE_GOING_AWAY, NULL);
-  else tc_io_shutdown(cli->io);
+  if (cli->open)
+    tc_ws_conn_close(cli->c, TC_WS_CLOSE_GOING_AWAY, NULL);
+  else
+    tc_io_shutdown(cli->io);
 }
 
 int main(int argc, char **argv) {
@@ -195,17 +197,24 @@ int main(int argc, char **argv) {
   const char *ca = NULL, *origin = NULL;
   enum { O_ORIGIN = 256, O_NO_DEFLATE, O_CA };
   static const struct option opts[] = {
-      {"binary", no_argument, NULL, 'b'},        {"header", required_argument, NULL, 'H'},
-      {"subprotocol", required_argument, NULL, 's'}, {"origin", required_argument, NULL, O_ORIGIN},
-      {"no-deflate", no_argument, NULL, O_NO_DEFLATE}, {"insecure", no_argument, NULL, 'k'},
-      {"ca", required_argument, NULL, O_CA},     {"count", required_argument, NULL, 'n'},
-      {"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
+      {"binary", no_argument, NULL, 'b'},
+      {"header", required_argument, NULL, 'H'},
+      {"subprotocol", required_argument, NULL, 's'},
+      {"origin", required_argument, NULL, O_ORIGIN},
+      {"no-deflate", no_argument, NULL, O_NO_DEFLATE},
+      {"insecure", no_argument, NULL, 'k'},
+      {"ca", required_argument, NULL, O_CA},
+      {"count", required_argument, NULL, 'n'},
+      {"quiet", no_argument, NULL, 'q'},
+      {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   int ch;
   while ((ch = getopt_long(argc, argv, "bH:s:kn:qh", opts, NULL)) != -1) {
     switch (ch) {
-      case 'b': cli.binary = 1; break;
+      case 'b':
+        cli.binary = 1;
+        break;
       case 'H':
         if (!strchr(optarg, ':') || strpbrk(optarg, "\r\n")) {
           fprintf(stderr, "tcws: a header is 'Name: value'\n");
@@ -213,19 +222,35 @@ int main(int argc, char **argv) {
         }
         tc_buf_appendf(&headers, "%s\r\n", optarg);
         break;
-      case 's': tc_buf_appendf(&protocols, "%s%s", protocols.len ? ", " : "", optarg); break;
-      case O_ORIGIN: origin = optarg; break;
-      case O_NO_DEFLATE: deflate = 0; break;
-      case 'k': insecure = 1; break;
-      case O_CA: ca = optarg; break;
-      case 'n': cli.count = strtol(optarg, NULL, 10); break;
-      case 'q': cli.quiet = 1; break;
+      case 's':
+        tc_buf_appendf(&protocols, "%s%s", protocols.len ? ", " : "", optarg);
+        break;
+      case O_ORIGIN:
+        origin = optarg;
+        break;
+      case O_NO_DEFLATE:
+        deflate = 0;
+        break;
+      case 'k':
+        insecure = 1;
+        break;
+      case O_CA:
+        ca = optarg;
+        break;
+      case 'n':
+        cli.count = strtol(optarg, NULL, 10);
+        break;
+      case 'q':
+        cli.quiet = 1;
+        break;
       case 'h':
         usage(stdout);
         tc_buf_free(&headers);
         tc_buf_free(&protocols);
         return 0;
-      default: usage(stderr); goto usage_error;
+      default:
+        usage(stderr);
+        goto usage_error;
     }
   }
   if (optind != argc - 1) {

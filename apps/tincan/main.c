@@ -188,8 +188,8 @@ static int serve(app_t *app, const char *host, int port, const tc_http_server_co
     return 1;
   }
   if (tls_cert && (r = tc_io_tls_server_ctx(tls_cert, tls_key, &app->tls))) {
-    tc_log(&app->log, TC_LOG_ERROR, "tincan", "TLS certificate %s / key %s: %s", tls_cert,
-           tls_key, tc_strerror(r));
+    tc_log(&app->log, TC_LOG_ERROR, "tincan", "TLS certificate %s / key %s: %s", tls_cert, tls_key,
+           tc_strerror(r));
     return 1;
   }
   tc_io_listener_t *l;
@@ -203,8 +203,8 @@ static int serve(app_t *app, const char *host, int port, const tc_http_server_co
   tc_io_on_signal(app->io, on_signal, app);
   int bracket = strchr(host, ':') != NULL;
   tc_log(&app->log, TC_LOG_INFO, "tincan", "tincan %s listening on %s://%s%s%s:%d, serving %s",
-         TINCAN_VERSION, app->tls ? "https" : "http", bracket ? "[" : "", host,
-         bracket ? "]" : "", tc_io_listener_port(l), hcfg->static_root);
+         TINCAN_VERSION, app->tls ? "https" : "http", bracket ? "[" : "", host, bracket ? "]" : "",
+         tc_io_listener_port(l), hcfg->static_root);
   uv_run(&app->loop, UV_RUN_DEFAULT);
   return 0;
 }
@@ -217,7 +217,17 @@ int main(int argc, char **argv) {
   app_t app = {.log = {.fn = tc_log_stderr, .min_level = TC_LOG_INFO}};
 
   const char *tls_cert = NULL, *tls_key = NULL;
-  enum { O_HOST = 256, O_PORT, O_WEB, O_LOG, O_REQ_TIMEOUT, O_HDR_LIMIT, O_BODY_LIMIT, O_CERT, O_KEY };
+  enum {
+    O_HOST = 256,
+    O_PORT,
+    O_WEB,
+    O_LOG,
+    O_REQ_TIMEOUT,
+    O_HDR_LIMIT,
+    O_BODY_LIMIT,
+    O_CERT,
+    O_KEY
+  };
   static const struct option opts[] = {
       {"host", required_argument, NULL, O_HOST},
       {"port", required_argument, NULL, O_PORT},
@@ -236,11 +246,15 @@ int main(int argc, char **argv) {
   uint64_t v;
   while ((ch = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
     switch (ch) {
-      case O_HOST: host = optarg; break;
+      case O_HOST:
+        host = optarg;
+        break;
       case O_PORT:
         if (parse_u64(optarg, 0, 65535, &port)) goto bad_value;
         break;
-      case O_WEB: web = optarg; break;
+      case O_WEB:
+        web = optarg;
+        break;
       case O_LOG:
         if (tc_log_level_parse(optarg, &app.log.min_level)) goto bad_value;
         break;
@@ -254,11 +268,21 @@ int main(int argc, char **argv) {
       case O_BODY_LIMIT:
         if (parse_u64(optarg, 1, (uint64_t)1 << 40, &hcfg.max_body)) goto bad_value;
         break;
-      case O_CERT: tls_cert = optarg; break;
-      case O_KEY: tls_key = optarg; break;
-      case 'h': usage(stdout); return 0;
-      case 'V': printf("tincan %s\n", TINCAN_VERSION); return 0;
-      default: usage(stderr); return 2;
+      case O_CERT:
+        tls_cert = optarg;
+        break;
+      case O_KEY:
+        tls_key = optarg;
+        break;
+      case 'h':
+        usage(stdout);
+        return 0;
+      case 'V':
+        printf("tincan %s\n", TINCAN_VERSION);
+        return 0;
+      default:
+        usage(stderr);
+        return 2;
     }
     continue;
   bad_value:

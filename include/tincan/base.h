@@ -1,11 +1,12 @@
 /* tincan base: error codes, byte slices, owned buffers, logging.
  *
- * Every tincan function that can fail returns an int (or ssize_t for "bytes consumed"): zero or more
- * is success, a negative TC_E* code is failure. Nothing in tincan aborts on bad input; out of memory
- * is reported as TC_ENOMEM. Codes that go on the wire (HTTP 431, WebSocket close 1007) travel in the
- * event or result struct a core fills, never in the return value.
+ * Every tincan function that can fail returns an int (or ssize_t for "bytes consumed"): zero or
+ * more is success, a negative TC_E* code is failure. Nothing in tincan aborts on bad input; out of
+ * memory is reported as TC_ENOMEM. Codes that go on the wire (HTTP 431, WebSocket close 1007)
+ * travel in the event or result struct a core fills, never in the return value.
  *
- * No function here keeps global mutable state; all may be called from any thread on distinct objects.
+ * No function here keeps global mutable state; all may be called from any thread on distinct
+ * objects.
  */
 #ifndef TINCAN_BASE_H
 #define TINCAN_BASE_H
@@ -21,7 +22,8 @@ extern "C" {
 
 #define TINCAN_VERSION "0.1.0"
 
-/* X(name, value, message). TC_EAGAIN means "need more bytes" in a parser and "would block" in I/O. */
+/* X(name, value, message). TC_EAGAIN means "need more bytes" in a parser and "would block" in I/O.
+ */
 #define TC_ERRNO_MAP(X)                                                                            \
   X(EAGAIN, -1, "need more data")                                                                  \
   X(ENOMEM, -2, "out of memory")                                                                   \
@@ -36,7 +38,7 @@ extern "C" {
   X(ETIMEDOUT, -11, "timed out")                                                                   \
   X(EADDRINUSE, -12, "address in use")                                                             \
   X(EBUSY, -13, "busy")                                                                            \
-  X(ESYS, -14, "system error")                                                                    \
+  X(ESYS, -14, "system error")                                                                     \
   X(ECONNREFUSED, -15, "connection refused")                                                       \
   X(ETLS, -16, "TLS failure")                                                                      \
   X(ENAME, -17, "name not resolved")
@@ -67,7 +69,8 @@ tc_slice_t tc_slice_trim(tc_slice_t s);
 
 /* An owned, growable byte buffer. Zero-initialise it ({0}) before use; tc_buf_free releases it.
  * Bytes live in p[off .. off+len): consume advances off so that reading from the front is O(1), and
- * reserve compacts before it grows. Any call that may grow the buffer invalidates pointers into it. */
+ * reserve compacts before it grows. Any call that may grow the buffer invalidates pointers into it.
+ */
 typedef struct tc_buf {
   uint8_t *p;
   size_t off;
@@ -125,7 +128,13 @@ int tc_utf8_check(const uint8_t *p, size_t len);
 
 /* Logging. The library holds no logger of its own: a module that logs takes a tc_logger_t in its
  * config (NULL logs nothing), and the application decides where lines go. */
-typedef enum { TC_LOG_DEBUG = 0, TC_LOG_INFO, TC_LOG_WARN, TC_LOG_ERROR, TC_LOG_OFF } tc_log_level_t;
+typedef enum {
+  TC_LOG_DEBUG = 0,
+  TC_LOG_INFO,
+  TC_LOG_WARN,
+  TC_LOG_ERROR,
+  TC_LOG_OFF
+} tc_log_level_t;
 typedef struct tc_logger {
   /* msg is a NUL-terminated line without newline, valid only during the call. */
   void (*fn)(const struct tc_logger *lg, tc_log_level_t level, const char *module, const char *msg);
@@ -140,7 +149,8 @@ const char *tc_log_level_name(tc_log_level_t level);
 void tc_log(const tc_logger_t *lg, tc_log_level_t level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* A ready-made sink: "2026-11-27T06:25:28Z info http: msg" lines on stderr. */
-void tc_log_stderr(const tc_logger_t *lg, tc_log_level_t level, const char *module, const char *msg);
+void tc_log_stderr(const tc_logger_t *lg, tc_log_level_t level, const char *module,
+                   const char *msg);
 
 #ifdef __cplusplus
 }

@@ -18,7 +18,8 @@
 extern "C" {
 #endif
 
-/* ---- Packets (sans-I/O) -------------------------------------------------------------------------- */
+/* ---- Packets (sans-I/O)
+ * -------------------------------------------------------------------------- */
 
 enum {
   TC_EIO_OPEN = 0,
@@ -31,8 +32,8 @@ enum {
 };
 
 typedef struct tc_eio_packet {
-  int type;       /* TC_EIO_* */
-  int binary;     /* a binary message (WebSocket binary frame, or "b" + base64 when polling) */
+  int type;        /* TC_EIO_* */
+  int binary;      /* a binary message (WebSocket binary frame, or "b" + base64 when polling) */
   tc_slice_t data; /* text after the type digit; for binary: the decoded bytes (see below) */
 } tc_eio_packet_t;
 
@@ -43,15 +44,16 @@ int tc_eio_decode_ws(const uint8_t *p, size_t len, int binary, tc_eio_packet_t *
 /* Splits an HTTP long-polling payload (packets separated by 0x1e). Calls fn for each packet in
  * order; binary packets ("b" + base64) are decoded in place, which is why p is writable. Stops
  * at the first malformed packet with TC_EPROTO, or when fn returns non-zero (that value). */
-int tc_eio_decode_payload(uint8_t *p, size_t len,
-                          int (*fn)(const tc_eio_packet_t *pkt, void *ud), void *ud);
+int tc_eio_decode_payload(uint8_t *p, size_t len, int (*fn)(const tc_eio_packet_t *pkt, void *ud),
+                          void *ud);
 
 /* Appends one packet in the polling payload form ("b" + base64 for binary), preceded by 0x1e
  * when out already holds a packet of this payload (first says whether it is the first). */
 int tc_eio_encode_polling(tc_buf_t *out, int first, int type, int binary, const void *p,
                           size_t len);
 
-/* ---- Server ------------------------------------------------------------------------------------- */
+/* ---- Server -------------------------------------------------------------------------------------
+ */
 
 typedef struct tc_eio_server tc_eio_server_t;
 typedef struct tc_eio_socket tc_eio_socket_t;
@@ -76,7 +78,7 @@ typedef struct tc_eio_config {
   uint64_t max_payload;        /* maxHttpBufferSize: default 1000000 bytes */
   unsigned no_polling : 1;     /* transports: both by default */
   unsigned no_websocket : 1;
-  unsigned ws_deflate : 1;     /* permessage-deflate on the WebSocket transport (off, as Node) */
+  unsigned ws_deflate : 1; /* permessage-deflate on the WebSocket transport (off, as Node) */
   /* CORS: NULL or "" off; "*" any origin; else a comma-separated list of allowed origins. */
   const char *cors_origin;
   unsigned cors_credentials : 1;
@@ -106,8 +108,8 @@ int tc_eio_send_shared(tc_eio_socket_t *s, tc_eio_shared_t *m);
 /* Closes the session (sends a close packet when the transport can). */
 void tc_eio_close(tc_eio_socket_t *s);
 
-const char *tc_eio_id(const tc_eio_socket_t *s);         /* the sid */
-const char *tc_eio_transport(const tc_eio_socket_t *s);  /* "polling" or "websocket" */
+const char *tc_eio_id(const tc_eio_socket_t *s);        /* the sid */
+const char *tc_eio_transport(const tc_eio_socket_t *s); /* "polling" or "websocket" */
 /* The first request of the session (its handshake), valid during on_open only. */
 const tc_http_request_t *tc_eio_handshake(const tc_eio_socket_t *s);
 void tc_eio_set_data(tc_eio_socket_t *s, void *data);

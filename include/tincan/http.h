@@ -17,7 +17,8 @@
 extern "C" {
 #endif
 
-/* ---- Parser ------------------------------------------------------------------------------------ */
+/* ---- Parser ------------------------------------------------------------------------------------
+ */
 
 typedef struct tc_http_header {
   tc_slice_t name;  /* as sent; compare with tc_slice_ieq */
@@ -36,12 +37,12 @@ typedef struct tc_http_request {
   size_t num_headers;
 
   /* Derived from the headers while parsing, so that the server never scans them twice. */
-  int64_t content_length; /* -1 when there is no Content-Length */
-  unsigned chunked : 1;   /* Transfer-Encoding: chunked */
+  int64_t content_length;  /* -1 when there is no Content-Length */
+  unsigned chunked : 1;    /* Transfer-Encoding: chunked */
   unsigned keep_alive : 1; /* the version's default, overridden by Connection: close/keep-alive */
   unsigned upgrade : 1;    /* Connection lists "upgrade" and an Upgrade header is present */
   unsigned expect_continue : 1; /* Expect: 100-continue */
-  tc_slice_t host;         /* the Host header value (empty for HTTP/1.0 without one) */
+  tc_slice_t host;              /* the Host header value (empty for HTTP/1.0 without one) */
 
   /* On a parse error, the status the server should answer with: 400, 431, 501 or 505. */
   int error_status;
@@ -51,16 +52,15 @@ typedef struct tc_http_request {
  *
  * Returns the length of the header section (through its final empty line) when it is complete,
  * TC_EAGAIN when more bytes are needed, or a negative code with req->error_status set:
- *   TC_E2BIG   431: the header section exceeds max_header_bytes, or more headers than the array holds;
- *   TC_EPROTO  400: malformed request line or header; obs-fold; bare CR; whitespace before a colon;
- *                   both Content-Length and Transfer-Encoding; a bad or repeated Content-Length;
- *                   an HTTP/1.1 request with no Host or with more than one;
- *   TC_ENOTSUP 501: a Transfer-Encoding other than a final "chunked";
- *              505: an HTTP major version other than 1.
- * A bare LF is accepted as a line end (RFC 9112 section 2.2), as are empty lines before the
- * request line. Calling again with more bytes appended re-parses from the start; the caller should
- * look for the end of the header section first (tc_http_find_header_end) to stay linear.
- * max_header_bytes 0 means no limit. req->num_headers is updated only on success. */
+ *   TC_E2BIG   431: the header section exceeds max_header_bytes, or more headers than the array
+ * holds; TC_EPROTO  400: malformed request line or header; obs-fold; bare CR; whitespace before a
+ * colon; both Content-Length and Transfer-Encoding; a bad or repeated Content-Length; an HTTP/1.1
+ * request with no Host or with more than one; TC_ENOTSUP 501: a Transfer-Encoding other than a
+ * final "chunked"; 505: an HTTP major version other than 1. A bare LF is accepted as a line end
+ * (RFC 9112 section 2.2), as are empty lines before the request line. Calling again with more bytes
+ * appended re-parses from the start; the caller should look for the end of the header section first
+ * (tc_http_find_header_end) to stay linear. max_header_bytes 0 means no limit. req->num_headers is
+ * updated only on success. */
 ssize_t tc_http_parse_request(const uint8_t *buf, size_t len, tc_http_request_t *req,
                               size_t max_header_bytes);
 
@@ -69,12 +69,12 @@ ssize_t tc_http_parse_request(const uint8_t *buf, size_t len, tc_http_request_t 
 size_t tc_http_find_header_end(const uint8_t *buf, size_t len, size_t from);
 
 typedef struct tc_http_response {
-  int status;        /* 100..999 */
+  int status; /* 100..999 */
   tc_slice_t reason;
   int version_minor;
   tc_http_header_t *headers; /* in: the caller's array; num_headers in: capacity, out: count */
   size_t num_headers;
-  int64_t content_length;  /* -1 when absent */
+  int64_t content_length; /* -1 when absent */
   unsigned chunked : 1;
   unsigned keep_alive : 1;
 } tc_http_response_t;
@@ -95,7 +95,7 @@ int tc_http_token_list_has(tc_slice_t value, const char *token);
  * discarded. */
 typedef struct tc_http_chunked {
   uint64_t max_body;
-  uint64_t total;  /* decoded bytes so far */
+  uint64_t total;     /* decoded bytes so far */
   uint64_t remaining; /* of the current chunk */
   int state;
   unsigned line_bytes; /* bounds size lines and trailers */
@@ -135,9 +135,10 @@ typedef struct tc_http_static tc_http_static_t;
 /* What a lookup found. The caller owns fd (when >= 0) and must close it, or hand it to
  * tc_io_conn_sendfile which closes it. */
 typedef struct tc_http_file {
-  int status;       /* 200, 301 (folder without its trailing slash), 400, 403, 404 */
-  int fd;           /* open for reading when status is 200 and body is NULL, else -1 */
-  const uint8_t *body; /* for small cached files: the bytes, valid until the next lookup; else NULL */
+  int status; /* 200, 301 (folder without its trailing slash), 400, 403, 404 */
+  int fd;     /* open for reading when status is 200 and body is NULL, else -1 */
+  const uint8_t
+      *body; /* for small cached files: the bytes, valid until the next lookup; else NULL */
   uint64_t size;
   time_t mtime;
   const char *mime;
@@ -162,7 +163,8 @@ int tc_http_static_lookup(tc_http_static_t *st, tc_slice_t raw_path, uint64_t no
 /* Non-zero when the request's If-None-Match / If-Modified-Since make the answer 304. */
 int tc_http_static_not_modified(const tc_http_file_t *f, const tc_http_request_t *req);
 
-/* ---- Server ------------------------------------------------------------------------------------ */
+/* ---- Server ------------------------------------------------------------------------------------
+ */
 
 typedef struct tc_http_server tc_http_server_t;
 /* One request and its answer. The server handles one exchange per connection at a time; a
@@ -175,8 +177,8 @@ typedef struct tc_http_server_config {
   uint64_t max_body;             /* over it: 413. Default 1 MiB */
   uint64_t request_timeout_ms;   /* first byte to whole request; over it: 408. Default 10 s */
   uint64_t keepalive_timeout_ms; /* idle time between requests before closing. Default 60 s */
-  const char *static_root;       /* a folder to serve GET/HEAD from when no route matches; NULL: none */
-  const char *server_name;       /* the Server header; default "tincan" */
+  const char *static_root; /* a folder to serve GET/HEAD from when no route matches; NULL: none */
+  const char *server_name; /* the Server header; default "tincan" */
   const tc_logger_t *log;
 } tc_http_server_config_t;
 
@@ -192,8 +194,8 @@ int tc_http_server_listen(tc_http_server_t *srv, const char *host, int port,
 /* Registers fn for requests whose path equals `path`, or starts with it when prefix is non-zero.
  * Longest match wins; routes are checked before static files. Any method reaches the handler.
  * The path is copied. */
-int tc_http_server_route(tc_http_server_t *srv, const char *path, int prefix,
-                         tc_http_handler_fn fn, void *ud);
+int tc_http_server_route(tc_http_server_t *srv, const char *path, int prefix, tc_http_handler_fn fn,
+                         void *ud);
 /* Stops accepting, closes idle connections and closes the others once their current answer is
  * out. Deferred exchanges stay open until answered. */
 void tc_http_server_stop(tc_http_server_t *srv);

@@ -41,7 +41,8 @@ enum {
   TC_WS_CLOSE_INTERNAL = 1011,
 };
 
-/* ---- Frames ------------------------------------------------------------------------------------ */
+/* ---- Frames ------------------------------------------------------------------------------------
+ */
 
 typedef struct tc_ws_frame {
   unsigned fin : 1;
@@ -73,7 +74,8 @@ void tc_ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t
  * else TC_EPROTO. */
 int tc_ws_close_code_check(int code);
 
-/* ---- Handshake --------------------------------------------------------------------------------- */
+/* ---- Handshake ---------------------------------------------------------------------------------
+ */
 
 typedef struct tc_ws_upgrade {
   tc_slice_t key;        /* Sec-WebSocket-Key, as sent */
@@ -98,9 +100,9 @@ const char *tc_ws_pick_protocol(tc_slice_t offered, const char *const *supported
 /* The client side: writes "GET path HTTP/1.1" with Host, Upgrade, Connection, the key made from
  * nonce, version 13, and the optional protocols, extensions and extra header lines
  * ("Name: value\r\n" each, or NULL). key_out gets the key, to check the answer with. */
-int tc_ws_client_request(tc_buf_t *out, const char *host, const char *path,
-                         const uint8_t nonce[16], const char *protocols, const char *extensions,
-                         const char *extra_headers, char key_out[25]);
+int tc_ws_client_request(tc_buf_t *out, const char *host, const char *path, const uint8_t nonce[16],
+                         const char *protocols, const char *extensions, const char *extra_headers,
+                         char key_out[25]);
 /* Checks the server's answer: 101, Upgrade websocket, Connection upgrade, the right accept
  * value, and a protocol among those offered (or none). On success *protocol and *extensions are
  * set (empty when absent). It does not know which extensions were offered: the caller fails the
@@ -109,7 +111,8 @@ int tc_ws_client_check_response(const tc_http_response_t *res, const char key[25
                                 const char *offered_protocols, tc_slice_t *protocol,
                                 tc_slice_t *extensions);
 
-/* ---- permessage-deflate ------------------------------------------------------------------------ */
+/* ---- permessage-deflate ------------------------------------------------------------------------
+ */
 
 /* The fields keep their wire meaning in both roles. A NULL config means the defaults with
  * deflate enabled; a config with enabled == 0 negotiates nothing and offers nothing. Window bits
@@ -171,7 +174,8 @@ int tc_ws_deflate_compress(tc_ws_deflate_t *d, const uint8_t *p, size_t len, tc_
 int tc_ws_deflate_decompress(tc_ws_deflate_t *d, const uint8_t *p, size_t len, int fin,
                              tc_buf_t *out, size_t max_len);
 
-/* ---- The sans-I/O endpoint ---------------------------------------------------------------------- */
+/* ---- The sans-I/O endpoint ----------------------------------------------------------------------
+ */
 
 typedef struct tc_ws tc_ws_t;
 
@@ -192,10 +196,10 @@ typedef struct tc_ws_callbacks {
 /* Settings shared by many endpoints (all connections of a route): tc_ws_new keeps a pointer to
  * it, so it must outlive them, and an endpoint stays small. */
 typedef struct tc_ws_config {
-  unsigned client : 1;           /* a client masks what it sends and expects unmasked frames */
-  uint64_t max_message;          /* decompressed; over it: close 1009. 0 means 16 MiB */
+  unsigned client : 1;  /* a client masks what it sends and expects unmasked frames */
+  uint64_t max_message; /* decompressed; over it: close 1009. 0 means 16 MiB */
   int deflate_mem_level;
-  size_t deflate_threshold;      /* 0 means 64 */
+  size_t deflate_threshold; /* 0 means 64 */
   /* Fills out with n unpredictable bytes (client masks). Required for clients. */
   void (*random)(void *random_ud, uint8_t *out, size_t n);
   void *random_ud;
@@ -231,15 +235,15 @@ ssize_t tc_ws_feed(tc_ws_t *ws, uint8_t *p, size_t len, tc_buf_t *out);
 int tc_ws_send(tc_ws_t *ws, int opcode, const void *p, size_t len, tc_buf_t *out);
 /* Appends one fragment: opcode TEXT/BINARY on the first, CONT after; fin on the last. Fragments
  * are never compressed. */
-int tc_ws_send_fragment(tc_ws_t *ws, int opcode, const void *p, size_t len, int fin,
-                        tc_buf_t *out);
+int tc_ws_send_fragment(tc_ws_t *ws, int opcode, const void *p, size_t len, int fin, tc_buf_t *out);
 /* Control frames: payload at most 125 bytes (TC_EINVAL beyond). */
 int tc_ws_send_ping(tc_ws_t *ws, const void *p, size_t len, tc_buf_t *out);
 int tc_ws_send_pong(tc_ws_t *ws, const void *p, size_t len, tc_buf_t *out);
 /* Starts the closing handshake; code 0 sends a close frame without a code. */
 int tc_ws_send_close(tc_ws_t *ws, int code, const char *reason, tc_buf_t *out);
 
-/* ---- WebSocket connections on the I/O layer ------------------------------------------------------ */
+/* ---- WebSocket connections on the I/O layer
+ * ------------------------------------------------------ */
 
 typedef struct tc_ws_conn tc_ws_conn_t;
 
@@ -268,9 +272,9 @@ typedef struct tc_ws_server_config {
    * the connection is dropped, reported as 1008. Default 32 MiB. Reading stops while more than
    * 1 MiB is queued, so a well-behaved slow reader is slowed down, not dropped. */
   uint64_t max_buffered;
-  uint64_t ping_interval_ms; /* 0: no pings. A peer silent for two intervals is dropped (1006) */
-  uint64_t idle_timeout_ms;  /* 0: none. No message for this long: close 1001 */
-  uint64_t close_timeout_ms; /* wait for the peer's close reply; default 5000 */
+  uint64_t ping_interval_ms;    /* 0: no pings. A peer silent for two intervals is dropped (1006) */
+  uint64_t idle_timeout_ms;     /* 0: none. No message for this long: close 1001 */
+  uint64_t close_timeout_ms;    /* wait for the peer's close reply; default 5000 */
   const char *const *protocols; /* supported subprotocols, NULL-terminated, or NULL */
   /* Return non-zero to refuse a handshake from this Origin (answered 403). Optional. */
   int (*check_origin)(tc_slice_t origin, void *ud);
@@ -313,19 +317,20 @@ tc_io_conn_t *tc_ws_conn_io(const tc_ws_conn_t *c);
  * they crossed the wire; valid until on_open sends anything, and empty after on_open. */
 void tc_ws_conn_handshake(const tc_ws_conn_t *c, tc_slice_t *request, tc_slice_t *response);
 
-/* ---- Clients ------------------------------------------------------------------------------------- */
+/* ---- Clients
+ * ------------------------------------------------------------------------------------- */
 
 typedef struct tc_ws_client_options {
-  const char *url;           /* ws://host[:port]/path or wss://...; [v6] addresses allowed */
-  const char *protocols;     /* offered subprotocols, comma-separated, or NULL */
-  const char *headers;       /* extra request header lines ("Name: value\r\n" each), or NULL */
-  const char *origin;        /* an Origin header, or NULL */
+  const char *url;                /* ws://host[:port]/path or wss://...; [v6] addresses allowed */
+  const char *protocols;          /* offered subprotocols, comma-separated, or NULL */
+  const char *headers;            /* extra request header lines ("Name: value\r\n" each), or NULL */
+  const char *origin;             /* an Origin header, or NULL */
   tc_ws_deflate_config_t deflate; /* .enabled offers permessage-deflate */
-  tc_io_tls_ctx_t *tls;      /* required for wss:// (tc_io_tls_client_ctx); not owned */
-  uint64_t max_message;      /* default 16 MiB */
-  uint64_t max_buffered;     /* default 32 MiB, as for servers */
-  uint64_t ping_interval_ms; /* 0: none */
-  uint64_t handshake_timeout_ms; /* default 10 s */
+  tc_io_tls_ctx_t *tls;           /* required for wss:// (tc_io_tls_client_ctx); not owned */
+  uint64_t max_message;           /* default 16 MiB */
+  uint64_t max_buffered;          /* default 32 MiB, as for servers */
+  uint64_t ping_interval_ms;      /* 0: none */
+  uint64_t handshake_timeout_ms;  /* default 10 s */
   /* Mask keys; default: OpenSSL's CSPRNG. A load generator may pass a cheaper source. */
   void (*random)(void *ud, uint8_t *out, size_t n);
   void *random_ud;

@@ -34,7 +34,8 @@ void tc_log(const tc_logger_t *lg, tc_log_level_t level, const char *module, con
   lg->fn(lg, level, module, msg);
 }
 
-void tc_log_stderr(const tc_logger_t *lg, tc_log_level_t level, const char *module, const char *msg) {
+void tc_log_stderr(const tc_logger_t *lg, tc_log_level_t level, const char *module,
+                   const char *msg) {
   (void)lg;
   char ts[32];
   time_t t = time(NULL);

@@ -81,9 +81,9 @@ struct tc_io_conn {
   unsigned in_flush : 1;
   unsigned in_redeliver : 1;
   unsigned paused : 1;
-  unsigned closing : 1;      /* no more reads delivered; close once output is flushed */
-  unsigned shut : 1;         /* write side shut down, now draining input before the close */
-  unsigned uv_closing : 1;   /* uv_close issued */
+  unsigned closing : 1;    /* no more reads delivered; close once output is flushed */
+  unsigned shut : 1;       /* write side shut down, now draining input before the close */
+  unsigned uv_closing : 1; /* uv_close issued */
   unsigned delivering : 1;
   unsigned peer_eof : 1;
   unsigned linger : 1; /* closed in answer to input: the peer may still be sending */
@@ -151,7 +151,8 @@ static void on_tq_timer(uv_timer_t *t);
 static void on_prepare(uv_prepare_t *h);
 static void conn_deliver(tc_io_conn_t *c);
 
-/* ---- the loop's phases ------------------------------------------------------------------------ */
+/* ---- the loop's phases ------------------------------------------------------------------------
+ */
 
 static void schedule_flush(tc_io_conn_t *c) {
   if (c->in_flush || c->uv_closing) return;
@@ -269,7 +270,8 @@ void tc_io_free(tc_io_t *io) {
   free(io);
 }
 
-/* ---- signals ---------------------------------------------------------------------------------- */
+/* ---- signals ----------------------------------------------------------------------------------
+ */
 
 static void on_uv_signal(uv_signal_t *h, int signum) {
   tc_io_t *io = h->data;
@@ -295,15 +297,20 @@ int tc_io_on_signal(tc_io_t *io, void (*fn)(tc_io_t *io, int signum, void *ud), 
   return 0;
 }
 
-/* ---- timeouts --------------------------------------------------------------------------------- */
+/* ---- timeouts ---------------------------------------------------------------------------------
+ */
 
 static void tq_remove(tc_io_conn_t *c) {
   tc_io_timeouts_t *q = c->tq;
   if (!q) return;
-  if (c->tq_prev) c->tq_prev->tq_next = c->tq_next;
-  else q->head = c->tq_next;
-  if (c->tq_next) c->tq_next->tq_prev = c->tq_prev;
-  else q->tail = c->tq_prev;
+  if (c->tq_prev)
+    c->tq_prev->tq_next = c->tq_next;
+  else
+    q->head = c->tq_next;
+  if (c->tq_next)
+    c->tq_next->tq_prev = c->tq_prev;
+  else
+    q->tail = c->tq_prev;
   c->tq = NULL;
   c->tq_prev = c->tq_next = NULL;
   if (!q->head) uv_timer_stop(&q->timer);
@@ -363,13 +370,16 @@ void tc_io_conn_set_timeout(tc_io_conn_t *c, tc_io_timeouts_t *q) {
   c->deadline = uv_now(c->io->loop) + q->ms;
   c->tq = q;
   c->tq_prev = q->tail;
-  if (q->tail) q->tail->tq_next = c;
-  else q->head = c;
+  if (q->tail)
+    q->tail->tq_next = c;
+  else
+    q->head = c;
   q->tail = c;
   if (q->head == c) tq_arm(q);
 }
 
-/* ---- connections ------------------------------------------------------------------------------ */
+/* ---- connections ------------------------------------------------------------------------------
+ */
 
 static void list_remove(tc_io_conn_t **head, tc_io_conn_t *c, size_t link_off) {
   for (tc_io_conn_t **pp = head; *pp; pp = (tc_io_conn_t **)((char *)*pp + link_off)) {
@@ -385,10 +395,11 @@ static void on_conn_closed(uv_handle_t *h) {
   tc_io_t *io = c->io;
   /* Rare enough (closed while output or a redelivery was pending) to walk the lists. */
   if (c->in_flush) list_remove(&io->flush_list, c, offsetof(tc_io_conn_t, next_flush));
-  if (c->in_redeliver)
-    list_remove(&io->redeliver_list, c, offsetof(tc_io_conn_t, next_redeliver));
-  if (c->prev) c->prev->next = c->next;
-  else io->conns = c->next;
+  if (c->in_redeliver) list_remove(&io->redeliver_list, c, offsetof(tc_io_conn_t, next_redeliver));
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    io->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   io->nconns--;
   if (c->connecting) {
@@ -396,8 +407,10 @@ static void on_conn_closed(uv_handle_t *h) {
     connect_req_t *cr = c->connecting;
     c->connecting = NULL;
     cr->on_connect(NULL, c->close_err ? c->close_err : TC_ECLOSED, cr->ud);
-    if (cr->in_flight) cr->c = NULL;
-    else free(cr);
+    if (cr->in_flight)
+      cr->c = NULL;
+    else
+      free(cr);
   } else if (c->h && c->h->on_close) {
     c->h->on_close(c, c->close_err);
   }
@@ -476,8 +489,10 @@ void tc_io_conn_close(tc_io_conn_t *c, int err) {
   c->linger = c->delivering;
   c->close_err = err;
   uv_read_stop((uv_stream_t *)&c->tcp);
-  if (tc_io_conn_pending(c)) schedule_flush(c);
-  else conn_start_shutdown(c);
+  if (tc_io_conn_pending(c))
+    schedule_flush(c);
+  else
+    conn_start_shutdown(c);
 }
 
 int tc_io_conn_is_closing(const tc_io_conn_t *c) {
@@ -684,8 +699,10 @@ int tc_io_conn_sendfile(tc_io_conn_t *c, int fd, uint64_t offset, uint64_t len) 
   f->fd = fd;
   f->off = offset;
   f->left = len;
-  if (c->files_tail) c->files_tail->next = f;
-  else c->files = f;
+  if (c->files_tail)
+    c->files_tail->next = f;
+  else
+    c->files = f;
   c->files_tail = f;
   schedule_flush(c);
   return 0;
@@ -739,8 +756,10 @@ static void conn_run_handler(tc_io_conn_t *c, uint8_t *p, size_t len) {
   while (used < len && !c->closing && !c->paused && c->h && c->h->on_data) {
     ssize_t n = c->h->on_data(c, p + used, len - used);
     if (n < 0) {
-      if (n == TC_ECLOSED) tc_io_conn_close(c, 0);
-      else tc_io_conn_abort(c, (int)n);
+      if (n == TC_ECLOSED)
+        tc_io_conn_close(c, 0);
+      else
+        tc_io_conn_abort(c, (int)n);
       break;
     }
     if (n == 0) break;
@@ -751,8 +770,10 @@ static void conn_run_handler(tc_io_conn_t *c, uint8_t *p, size_t len) {
     tc_buf_consume(&c->in, used);
     if (c->in.len == 0) io_buf_drop(c->io, &c->in);
   } else if (used < len && !c->closing) {
-    if (io_buf_reserve(c->io, &c->in, len - used) < 0) tc_io_conn_abort(c, TC_ENOMEM);
-    else tc_buf_append(&c->in, p + used, len - used);
+    if (io_buf_reserve(c->io, &c->in, len - used) < 0)
+      tc_io_conn_abort(c, TC_ENOMEM);
+    else
+      tc_buf_append(&c->in, p + used, len - used);
   }
 }
 
@@ -812,8 +833,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
       return;
     }
     c->peer_eof = 1;
-    if (nread == UV_EOF) tc_io_conn_close(c, TC_ECLOSED);
-    else tc_io_conn_abort(c, TC_ECLOSED);
+    if (nread == UV_EOF)
+      tc_io_conn_close(c, TC_ECLOSED);
+    else
+      tc_io_conn_abort(c, TC_ECLOSED);
     return;
   }
   if (c->tls) {
@@ -847,7 +870,8 @@ void tc_io_conn_resume(tc_io_conn_t *c) {
   }
 }
 
-/* ---- listeners -------------------------------------------------------------------------------- */
+/* ---- listeners --------------------------------------------------------------------------------
+ */
 
 static void conn_link(tc_io_t *io, tc_io_conn_t *c) {
   c->next = io->conns;
@@ -926,8 +950,8 @@ void tc_io_listener_close(tc_io_listener_t *l) {
   uv_close((uv_handle_t *)&l->tcp, on_handle_closed_free_self);
 }
 
-/* ---- outgoing connections ------------------------------------------------------------------------ */
-
+/* ---- outgoing connections
+ * ------------------------------------------------------------------------ */
 
 /* Ready: the request is done with, and the one who asked gets the connection. */
 static void conn_connected(tc_io_conn_t *c) {
@@ -978,15 +1002,19 @@ static void on_resolved(uv_getaddrinfo_t *gai, int status, struct addrinfo *res)
   tc_io_conn_t *c = cr->c;
   if (!c || status < 0 || !res || c->uv_closing) {
     if (res) uv_freeaddrinfo(res);
-    if (!c) free(cr); /* the connection was closed while we looked the name up */
-    else tc_io_conn_abort(c, TC_ENAME);
+    if (!c)
+      free(cr); /* the connection was closed while we looked the name up */
+    else
+      tc_io_conn_abort(c, TC_ENAME);
     return;
   }
   cr->conn.data = cr;
   int r = uv_tcp_connect(&cr->conn, &c->tcp, res->ai_addr, on_tcp_connected);
   uv_freeaddrinfo(res);
-  if (r < 0) tc_io_conn_abort(c, TC_EIO);
-  else cr->in_flight = 1;
+  if (r < 0)
+    tc_io_conn_abort(c, TC_EIO);
+  else
+    cr->in_flight = 1;
 }
 
 int tc_io_connect(tc_io_t *io, const char *host, int port, tc_io_tls_ctx_t *tls,

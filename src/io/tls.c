@@ -14,8 +14,8 @@ struct tc_io_tls_ctx {
 
 struct tc__tls {
   SSL *ssl;
-  BIO *rbio; /* ciphertext from the peer, for OpenSSL to read */
-  BIO *wbio; /* ciphertext OpenSSL wrote, for the peer */
+  BIO *rbio;     /* ciphertext from the peer, for OpenSSL to read */
+  BIO *wbio;     /* ciphertext OpenSSL wrote, for the peer */
   tc_buf_t wire; /* that ciphertext, moved out of OpenSSL, waiting for the socket */
   unsigned done : 1;
 };

@@ -169,8 +169,7 @@ static ssize_t hs_on_data(tc_io_conn_t *io, uint8_t *p, size_t len) {
   tc_ws_conn_t *c = cl->c;
   c->protocol = cl->protocol;
   tc_io_conn_set_timeout(io, NULL);
-  if (tc__ws_conn_start(c, deflate ? &dp : NULL) < 0)
-    return hs_refuse(io, cl, "out of memory");
+  if (tc__ws_conn_start(c, deflate ? &dp : NULL) < 0) return hs_refuse(io, cl, "out of memory");
   cl->opened = 1;
   if (cl->sh.h.on_open) cl->sh.h.on_open(c, cl->sh.ud);
   /* Bytes after the answer are the first frames: the io layer hands them to the new handler. */
@@ -200,7 +199,8 @@ static void on_connected(tc_io_conn_t *io, int err, void *ud) {
   int is_v6 = strchr(cl->host, ':') != NULL;
   if (cl->port == (cl->o.tls ? 443 : 80))
     snprintf(hostport, sizeof hostport, is_v6 ? "[%s]" : "%s", cl->host);
-  else snprintf(hostport, sizeof hostport, is_v6 ? "[%s]:%d" : "%s:%d", cl->host, cl->port);
+  else
+    snprintf(hostport, sizeof hostport, is_v6 ? "[%s]:%d" : "%s:%d", cl->host, cl->port);
   if (!r)
     r = tc_ws_client_request(tc_io_conn_outbuf(io), hostport, cl->path, nonce, cl->protocols,
                              ext.len ? (const char *)tc_buf_data(&ext) : NULL,
@@ -231,8 +231,8 @@ int tc_ws_client_connect(tc_io_t *io, const tc_ws_client_options_t *o, const tc_
   cl->o = *o;
   cl->io = io;
   int tls, port;
-  int r = tc_ws_url_parse(o->url, &tls, cl->host, sizeof cl->host, &port, cl->path,
-                          sizeof cl->path);
+  int r =
+      tc_ws_url_parse(o->url, &tls, cl->host, sizeof cl->host, &port, cl->path, sizeof cl->path);
   if (!r && tls && !o->tls) r = TC_EINVAL;
   if (!tls) cl->o.tls = NULL;
   cl->port = port;
@@ -243,8 +243,9 @@ int tc_ws_client_connect(tc_io_t *io, const tc_ws_client_options_t *o, const tc_
   if ((o->protocols && !cl->protocols) || (o->headers && !cl->headers) ||
       (o->origin && !cl->origin))
     r = r ? r : TC_ENOMEM;
-  if (!r) r = tc_io_timeouts_new(io, o->handshake_timeout_ms ? o->handshake_timeout_ms : 10000,
-                                 &cl->hs_q);
+  if (!r)
+    r = tc_io_timeouts_new(io, o->handshake_timeout_ms ? o->handshake_timeout_ms : 10000,
+                           &cl->hs_q);
   if (!r) r = tc_io_timeouts_new(io, 5000, &cl->sh.close_q);
   if (!r && o->ping_interval_ms) r = tc_io_timeouts_new(io, o->ping_interval_ms, &cl->sh.tick_q);
   cl->sh.h = *h;

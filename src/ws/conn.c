@@ -127,7 +127,8 @@ void tc__ws_conn_free(tc_ws_conn_t *c) {
   free(c);
 }
 
-/* ---- sending ------------------------------------------------------------------------------------ */
+/* ---- sending ------------------------------------------------------------------------------------
+ */
 
 /* Refuses to queue more once the peer has left max_buffered unread: it is dropped rather than
  * let us queue without bound. One message over the mark is still accepted, so a single large
@@ -155,8 +156,8 @@ int tc_ws_conn_send(tc_ws_conn_t *c, int opcode, const void *p, size_t len) {
 int tc_ws_conn_send_fragment(tc_ws_conn_t *c, int opcode, const void *p, size_t len, int fin) {
   int q = wsc_check_queue(c);
   if (q) return q;
-  return wsc_after_send(
-      c, tc_ws_send_fragment(c->ws, opcode, p, len, fin, tc_io_conn_outbuf(c->io)));
+  return wsc_after_send(c,
+                        tc_ws_send_fragment(c->ws, opcode, p, len, fin, tc_io_conn_outbuf(c->io)));
 }
 
 int tc_ws_conn_ping(tc_ws_conn_t *c, const void *p, size_t len) {

@@ -30,8 +30,10 @@ ssize_t tc_ws_frame_parse(const uint8_t *p, size_t len, tc_ws_frame_t *f) {
     if (plen >> 63) return TC_EPROTO;
     at = 10;
   }
-  if (f->masked) memcpy(f->mask, p + at, 4);
-  else memset(f->mask, 0, 4);
+  if (f->masked)
+    memcpy(f->mask, p + at, 4);
+  else
+    memset(f->mask, 0, 4);
   f->payload_len = plen;
   f->header_len = need;
   return (ssize_t)need;

@@ -21,8 +21,8 @@ typedef struct tc_ws_conn_shared {
   tc_ws_handlers_t h;
   void *ud; /* the route's or client's user data, passed to callbacks */
   tc_ws_conn_opts_t opts;
-  tc_io_timeouts_t *tick_q;  /* keepalive ticks, or NULL */
-  tc_io_timeouts_t *close_q; /* waiting for the peer's close reply */
+  tc_io_timeouts_t *tick_q;           /* keepalive ticks, or NULL */
+  tc_io_timeouts_t *close_q;          /* waiting for the peer's close reply */
   tc_slice_t hs_request, hs_response; /* only during an on_open, with keep_handshake */
 } tc_ws_conn_shared_t;
 

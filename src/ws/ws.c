@@ -72,7 +72,8 @@ tc_slice_t tc_ws_close_reason(const tc_ws_t *ws) {
   return (tc_slice_t){(const uint8_t *)(ws->reason ? ws->reason : ""), ws->reason_len};
 }
 
-/* ---- sending ------------------------------------------------------------------------------------ */
+/* ---- sending ------------------------------------------------------------------------------------
+ */
 
 /* Appends one frame. Client frames are masked with a fresh key; the payload is copied once. */
 static int put_frame(tc_ws_t *ws, int fin, int rsv1, int opcode, const void *p, size_t len,
@@ -123,7 +124,8 @@ static int put_compressed(tc_ws_t *ws, int opcode, const void *p, size_t len, tc
 int tc_ws_send(tc_ws_t *ws, int opcode, const void *p, size_t len, tc_buf_t *out) {
   if (ws->state != TC_WS_OPEN) return TC_ECLOSED;
   if (opcode != TC_WS_OP_TEXT && opcode != TC_WS_OP_BINARY) return TC_EINVAL;
-  size_t threshold = ws->cfg->deflate_threshold ? ws->cfg->deflate_threshold : TC_WS_DEFAULT_THRESHOLD;
+  size_t threshold =
+      ws->cfg->deflate_threshold ? ws->cfg->deflate_threshold : TC_WS_DEFAULT_THRESHOLD;
   if (ws->deflate && len >= threshold) return put_compressed(ws, opcode, p, len, out);
   return put_frame(ws, 1, 0, opcode, p, len, out);
 }
@@ -175,7 +177,8 @@ int tc_ws_send_close(tc_ws_t *ws, int code, const char *reason, tc_buf_t *out) {
   return 0;
 }
 
-/* ---- receiving ---------------------------------------------------------------------------------- */
+/* ---- receiving ----------------------------------------------------------------------------------
+ */
 
 static void set_reason(tc_ws_t *ws, const char *s, size_t n) {
   if (n > 123) n = 123;
@@ -302,8 +305,10 @@ static ssize_t on_data_frame(tc_ws_t *ws, uint8_t *p, size_t len, tc_buf_t *out)
   if (ws->msg_opcode == TC_WS_OP_TEXT && !tc_utf8_complete(&ws->utf8))
     return fail(ws, TC_WS_CLOSE_INVALID_DATA, "invalid UTF-8", out);
   int opcode = ws->msg_opcode;
-  if (ws->msg_compressed || ws->msg.len) deliver(ws, opcode, tc_buf_data(&ws->msg), ws->msg.len);
-  else deliver(ws, opcode, p, len);
+  if (ws->msg_compressed || ws->msg.len)
+    deliver(ws, opcode, tc_buf_data(&ws->msg), ws->msg.len);
+  else
+    deliver(ws, opcode, p, len);
   message_reset(ws);
   return 0;
 }

@@ -1,5 +1,6 @@
 /* The unit-test harness: one header, no registration magic. A test file defines functions
- * `static void test_x(void)`, and main() runs them with TC_RUN(test_x) and returns tc_test_end(). */
+ * `static void test_x(void)`, and main() runs them with TC_RUN(test_x) and returns tc_test_end().
+ */
 #ifndef TC_TEST_H
 #define TC_TEST_H
 

@@ -75,8 +75,7 @@ static inline size_t tc_test_recv_until(int fd, char *buf, size_t max, const cha
     got += (size_t)n;
     buf[got] = '\0';
     int seen = 0;
-    for (const char *p = buf; (p = memmem(p, (size_t)(buf + got - p), needle, strlen(needle)));
-         p++)
+    for (const char *p = buf; (p = memmem(p, (size_t)(buf + got - p), needle, strlen(needle))); p++)
       seen++;
     if (seen >= count) break;
   }

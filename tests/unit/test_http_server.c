@@ -65,15 +65,15 @@ static void upper_on_close(tc_io_conn_t *c, int err) {
   (void)err;
 }
 
-static const tc_io_handler_t upper_handler = {.on_data = upper_on_data,
-                                              .on_close = upper_on_close};
+static const tc_io_handler_t upper_handler = {.on_data = upper_on_data, .on_close = upper_on_close};
 
 /* GET /up switches the connection to a protocol that upper-cases what it gets. */
 static int on_up(tc_http_exchange_t *x, void *ud) {
   (void)ud;
   tc_io_conn_t *c = tc_http_take(x);
   tc_io_conn_set_handler(c, &upper_handler, NULL);
-  const char *resp = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: upper\r\nConnection: Upgrade\r\n\r\n";
+  const char *resp =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: upper\r\nConnection: Upgrade\r\n\r\n";
   return tc_io_conn_write(c, resp, strlen(resp));
 }
 
@@ -191,7 +191,8 @@ static void client_deferred(tc_test_client_t *tc) {
   char buf[4096];
   int fd = tc_test_connect(tc->port);
   /* the second request waits for the deferred first one */
-  tc_test_send_str(fd, "GET /later HTTP/1.1\r\nHost: t\r\n\r\nGET /echo HTTP/1.1\r\nHost: t\r\n\r\n");
+  tc_test_send_str(fd,
+                   "GET /later HTTP/1.1\r\nHost: t\r\n\r\nGET /echo HTTP/1.1\r\nHost: t\r\n\r\n");
   tc_test_recv_until(fd, buf, sizeof buf, "X-Method: GET", 1);
   const char *late = strstr(buf, "late"), *echo = strstr(buf, "X-Method: GET");
   TC_CHECK(late && echo && late < echo);
@@ -216,7 +217,8 @@ static void client_take(tc_test_client_t *tc) {
   char buf[4096];
   int fd = tc_test_connect(tc->port);
   /* bytes after the request in the same write belong to the new protocol */
-  tc_test_send_str(fd, "GET /up HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: upper\r\n\r\nabc");
+  tc_test_send_str(
+      fd, "GET /up HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: upper\r\n\r\nabc");
   tc_test_recv_until(fd, buf, sizeof buf, "ABC", 1);
   TC_CHECK(strncmp(buf, "HTTP/1.1 101 ", 13) == 0);
   tc_test_send_str(fd, "def");
@@ -269,7 +271,8 @@ static void client_static(tc_test_client_t *tc) {
   char tag[64] = "";
   if (etag) sscanf(etag + 6, "%63[^\r]", tag);
   char req[256];
-  snprintf(req, sizeof req, "GET /index.html HTTP/1.1\r\nHost: t\r\nIf-None-Match: %s\r\n\r\n", tag);
+  snprintf(req, sizeof req, "GET /index.html HTTP/1.1\r\nHost: t\r\nIf-None-Match: %s\r\n\r\n",
+           tag);
   tc_test_send_str(fd, req);
   tc_test_recv_until(fd, buf, sizeof buf, "\r\n\r\n", 1);
   TC_CHECK(strncmp(buf, "HTTP/1.1 304 ", 13) == 0);
@@ -301,7 +304,8 @@ static void client_bad(tc_test_client_t *tc) {
     const char *req;
     const char *status;
   } cases[] = {
-      {"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", "400"},
+      {"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+       "400"},
       {"GET / HTTP/2.0\r\nHost: t\r\n\r\n", "505"},
       {"GET / HTTP/1.1\r\n\r\n", "400"},
       {"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", "400"},
@@ -314,7 +318,8 @@ static void client_bad(tc_test_client_t *tc) {
     tc_test_send_str(fd, cases[i].req);
     tc_test_recv_all(fd, buf, sizeof buf);
     TC_CHECK(strncmp(buf + 9, cases[i].status, 3) == 0);
-    if (strncmp(buf + 9, cases[i].status, 3) != 0) fprintf(stderr, "  case %zu got %.20s\n", i, buf);
+    if (strncmp(buf + 9, cases[i].status, 3) != 0)
+      fprintf(stderr, "  case %zu got %.20s\n", i, buf);
     close(fd);
   }
   /* a header section over the limit, and too many headers: 431 */

@@ -43,12 +43,11 @@ static void test_random(void *ud, uint8_t *out, size_t n) {
   }
 }
 
-static const tc_ws_config_t server_cfg = {
-    .cb = {rec_message, rec_ping, rec_pong}};
+static const tc_ws_config_t server_cfg = {.cb = {rec_message, rec_ping, rec_pong}};
 static const tc_ws_config_t client_cfg = {
     .client = 1, .random = test_random, .cb = {rec_message, rec_ping, rec_pong}};
-static const tc_ws_config_t server_small_cfg = {
-    .max_message = 1000, .cb = {rec_message, rec_ping, rec_pong}};
+static const tc_ws_config_t server_small_cfg = {.max_message = 1000,
+                                                .cb = {rec_message, rec_ping, rec_pong}};
 
 static tc_ws_t *make(int client, rec_t *r, const tc_ws_deflate_params_t *dp, uint64_t max) {
   const tc_ws_config_t *cfg = client ? &client_cfg : max ? &server_small_cfg : &server_cfg;
@@ -89,7 +88,8 @@ static void every_split(const uint8_t *in, size_t len, check_fn fn) {
 }
 
 /* Builds a masked (client) or plain frame. */
-static size_t frame(uint8_t *out, int fin, int rsv, int opcode, const void *p, size_t n, int masked) {
+static size_t frame(uint8_t *out, int fin, int rsv, int opcode, const void *p, size_t n,
+                    int masked) {
   static const uint8_t key[4] = {0x37, 0xfa, 0x21, 0x3d};
   size_t h = tc_ws_frame_write(out, fin, 0, opcode, n, masked ? key : NULL);
   out[0] |= (uint8_t)(rsv << 4);
@@ -150,8 +150,13 @@ static void check_mixed(const uint8_t *in, size_t len, const size_t *cuts, size_
   TC_CHECK(feed_cuts(ws, in, len, cuts, ncuts, &out) >= 0);
   TC_CHECK_EQ_INT(r.n, 3);
   TC_CHECK_EQ_INT(r.pings, 1);
-  TC_CHECK(r.opcode[0] == TC_WS_OP_TEXT && r.len[0] == 7 && memcmp(r.data[0], "ab\xce\xba" "cd!", 7) == 0);
-  TC_CHECK(r.opcode[1] == TC_WS_OP_BINARY && r.len[1] == 300 && r.data[1][255] == (uint8_t)(255 * 7));
+  TC_CHECK(r.opcode[0] == TC_WS_OP_TEXT && r.len[0] == 7 &&
+           memcmp(r.data[0],
+                  "ab\xce\xba"
+                  "cd!",
+                  7) == 0);
+  TC_CHECK(r.opcode[1] == TC_WS_OP_BINARY && r.len[1] == 300 &&
+           r.data[1][255] == (uint8_t)(255 * 7));
   TC_CHECK(r.opcode[2] == TC_WS_OP_BINARY && r.len[2] == 70000);
   /* the pong, unmasked from a server */
   TC_CHECK(out.len == 4 && tc_buf_data(&out)[0] == 0x8a && tc_buf_data(&out)[1] == 2);
@@ -163,7 +168,10 @@ static void test_mixed_splits(void) {
   uint8_t *p = big_in;
   p += frame(p, 0, 0, TC_WS_OP_TEXT, "ab\xce", 3, 1);
   p += frame(p, 1, 0, TC_WS_OP_PING, "pp", 2, 1);
-  p += frame(p, 0, 0, TC_WS_OP_CONT, "\xba" "cd", 3, 1);
+  p += frame(p, 0, 0, TC_WS_OP_CONT,
+             "\xba"
+             "cd",
+             3, 1);
   p += frame(p, 1, 0, TC_WS_OP_CONT, "!", 1, 1);
   uint8_t bin[300];
   for (int i = 0; i < 300; i++) bin[i] = (uint8_t)(i * 7);
@@ -182,14 +190,18 @@ static void test_mixed_splits(void) {
   free(cuts);
 }
 
-/* ---- closing ---------------------------------------------------------------------------------- */
+/* ---- closing ----------------------------------------------------------------------------------
+ */
 
 static void test_close_handshake(void) {
   rec_t r = {0};
   tc_ws_t *ws = make(0, &r, NULL, 0);
   tc_buf_t out = {0};
   uint8_t in[64];
-  size_t n = frame(in, 1, 0, TC_WS_OP_CLOSE, "\x03\xe8" "bye", 5, 1);
+  size_t n = frame(in, 1, 0, TC_WS_OP_CLOSE,
+                   "\x03\xe8"
+                   "bye",
+                   5, 1);
   TC_CHECK_EQ_INT(feed_cuts(ws, in, n, NULL, 0, &out), TC_ECLOSED);
   TC_CHECK_EQ_INT(tc_ws_state(ws), TC_WS_CLOSE_RECEIVED);
   TC_CHECK_EQ_INT(tc_ws_close_code(ws), 1000);
@@ -233,7 +245,8 @@ static void test_close_handshake(void) {
   tc_ws_free(ws);
 }
 
-/* ---- failures --------------------------------------------------------------------------------- */
+/* ---- failures ---------------------------------------------------------------------------------
+ */
 
 /* Feeds a server endpoint (max message 1000) and expects a failure with `code`. */
 static void expect_fail(const uint8_t *in, size_t len, int code, int messages_before) {
@@ -294,7 +307,8 @@ static void test_failures(void) {
   n = frame(in, 1, 0, TC_WS_OP_CLOSE, "\x03\xe8\xff", 3, 1);
   expect_fail(in, n, 1007, 0); /* close reason not UTF-8 */
   n = frame(in, 1, 0, TC_WS_OP_TEXT, "ok", 2, 1);
-  n += frame(in + n, 1, 0, TC_WS_OP_TEXT, "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80", 14, 1);
+  n += frame(in + n, 1, 0, TC_WS_OP_TEXT,
+             "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80", 14, 1);
   expect_fail(in, n, 1007, 1); /* a surrogate in text */
   n = frame(in, 0, 0, TC_WS_OP_TEXT, "\xf4\x90", 2, 1);
   expect_fail(in, n, 1007, 0); /* fails fast: at the fragment, before FIN */
@@ -315,14 +329,18 @@ static void test_failures(void) {
   rec_t r = {0};
   tc_ws_t *ws = make(0, &r, NULL, 0);
   tc_buf_t out = {0};
-  n = frame(in, 1, 0, TC_WS_OP_TEXT, "abc\xff" "defghijklmnop", 17, 1);
+  n = frame(in, 1, 0, TC_WS_OP_TEXT,
+            "abc\xff"
+            "defghijklmnop",
+            17, 1);
   TC_CHECK_EQ_INT(tc_ws_feed(ws, in, 10, &out), TC_ECLOSED);
   TC_CHECK_EQ_INT(tc_ws_close_code(ws), 1007);
   tc_buf_free(&out);
   tc_ws_free(ws);
 }
 
-/* ---- sending and compression ------------------------------------------------------------------ */
+/* ---- sending and compression ------------------------------------------------------------------
+ */
 
 static void round_trip(const tc_ws_deflate_params_t *dp) {
   rec_t rs = {0}, rc = {0};

@@ -211,20 +211,24 @@ static void test_client_library(void) {
 static void test_url_parse(void) {
   int tls, port;
   char host[64], path[64];
-  TC_CHECK_EQ_INT(tc_ws_url_parse("ws://example.com/chat?x=1", &tls, host, sizeof host, &port,
-                                  path, sizeof path), 0);
-  TC_CHECK(!tls && port == 80 && strcmp(host, "example.com") == 0 && strcmp(path, "/chat?x=1") == 0);
-  TC_CHECK_EQ_INT(tc_ws_url_parse("wss://[::1]:8443", &tls, host, sizeof host, &port, path,
-                                  sizeof path), 0);
+  TC_CHECK_EQ_INT(tc_ws_url_parse("ws://example.com/chat?x=1", &tls, host, sizeof host, &port, path,
+                                  sizeof path),
+                  0);
+  TC_CHECK(!tls && port == 80 && strcmp(host, "example.com") == 0 &&
+           strcmp(path, "/chat?x=1") == 0);
+  TC_CHECK_EQ_INT(
+      tc_ws_url_parse("wss://[::1]:8443", &tls, host, sizeof host, &port, path, sizeof path), 0);
   TC_CHECK(tls && port == 8443 && strcmp(host, "::1") == 0 && strcmp(path, "/") == 0);
-  TC_CHECK_EQ_INT(tc_ws_url_parse("ws://h?q", &tls, host, sizeof host, &port, path, sizeof path), 0);
+  TC_CHECK_EQ_INT(tc_ws_url_parse("ws://h?q", &tls, host, sizeof host, &port, path, sizeof path),
+                  0);
   TC_CHECK(strcmp(path, "/?q") == 0);
   TC_CHECK_EQ_INT(tc_ws_url_parse("http://h/", &tls, host, sizeof host, &port, path, sizeof path),
                   TC_EINVAL);
   TC_CHECK_EQ_INT(tc_ws_url_parse("ws://:80/", &tls, host, sizeof host, &port, path, sizeof path),
                   TC_EINVAL);
-  TC_CHECK_EQ_INT(tc_ws_url_parse("ws://h:99999/", &tls, host, sizeof host, &port, path,
-                                  sizeof path), TC_EINVAL);
+  TC_CHECK_EQ_INT(
+      tc_ws_url_parse("ws://h:99999/", &tls, host, sizeof host, &port, path, sizeof path),
+      TC_EINVAL);
 }
 
 int main(void) {
