@@ -1,6 +1,10 @@
 /* tcload: a WebSocket load generator. N connections each keep K messages of S bytes in flight
  * against an echo endpoint for D seconds, then one JSON line reports throughput and round trips.
- * With --idle it only opens the connections and holds them (for memory per connection). */
+ * With --idle it only opens the connections and holds them (for memory per connection).
+ *
+ * --sio speaks Socket.IO over Engine.IO's WebSocket transport instead: it waits for the open
+ * packet 0{...}, connects to the main namespace with 40, answers pings 2 with 3, and sends
+ * 42["echo","<S bytes>"], expecting the same event back. */
 #include "tincan/tincan.h"
 
 #include <getopt.h>
@@ -19,6 +23,7 @@ typedef struct lconn {
   uint64_t *sent_at; /* ring of K send times, oldest first */
   unsigned head, count;
   int open;
+  int sio_state; /* --sio: 0 waits for the open packet, 1 for the namespace, 2 ready */
 } lconn_t;
 
 struct load {
@@ -27,8 +32,9 @@ struct load {
   tc_io_tls_ctx_t *tls;
   const char *url;
   long conns, inflight, size, seconds, ramp;
-  int binary, deflate, idle, quiet;
+  int binary, deflate, idle, quiet, sio;
   uint8_t *payload;
+  size_t payload_len; /* the whole message: S bytes, or the Socket.IO packet around them */
   lconn_t *lc;
   long started, opened, failed, closed, errors;
   int measuring, stopping;
@@ -58,16 +64,15 @@ static void send_one(lconn_t *l) {
   unsigned slot = (l->head + l->count) % (unsigned)ld->inflight;
   l->sent_at[slot] = uv_hrtime();
   l->count++;
-  tc_ws_conn_send(l->c, ld->binary ? TC_WS_OP_BINARY : TC_WS_OP_TEXT, ld->payload,
-                  (size_t)ld->size);
+  tc_ws_conn_send(l->c, ld->binary && !ld->sio ? TC_WS_OP_BINARY : TC_WS_OP_TEXT, ld->payload,
+                  ld->payload_len);
 }
 
 static void start_more(load_t *ld);
 
-static void on_open(tc_ws_conn_t *c, void *ud) {
-  lconn_t *l = ud;
+/* The connection is ready for load: WebSocket open, or (--sio) the namespace joined. */
+static void ready(lconn_t *l) {
   load_t *ld = l->ld;
-  l->c = c;
   l->open = 1;
   ld->opened++;
   if (!ld->idle && !ld->stopping)
@@ -75,12 +80,41 @@ static void on_open(tc_ws_conn_t *c, void *ud) {
   start_more(ld);
 }
 
+static void on_open(tc_ws_conn_t *c, void *ud) {
+  lconn_t *l = ud;
+  l->c = c;
+  if (!l->ld->sio) ready(l);
+}
+
+/* --sio: the Engine.IO and Socket.IO handshakes and heartbeats. Returns 1 when the message was
+ * one of those, not an echo. */
+static int sio_control(lconn_t *l, const uint8_t *data, size_t len) {
+  if (len == 1 && data[0] == '2') {
+    tc_ws_conn_send(l->c, TC_WS_OP_TEXT, "3", 1);
+    return 1;
+  }
+  if (l->sio_state == 0 && len && data[0] == '0') {
+    l->sio_state = 1;
+    tc_ws_conn_send(l->c, TC_WS_OP_TEXT, "40", 2);
+    return 1;
+  }
+  if (l->sio_state == 1 && len >= 2 && data[0] == '4' && data[1] == '0') {
+    l->sio_state = 2;
+    ready(l);
+    return 1;
+  }
+  if (l->sio_state < 2) l->ld->errors++;
+  return l->sio_state < 2;
+}
+
 static void on_message(tc_ws_conn_t *c, int opcode, uint8_t *data, size_t len, void *ud) {
   lconn_t *l = ud;
   load_t *ld = l->ld;
   (void)c;
-  (void)data;
-  if (len != (size_t)ld->size || opcode != (ld->binary ? TC_WS_OP_BINARY : TC_WS_OP_TEXT))
+  if (ld->sio && sio_control(l, data, len)) return;
+  int want_op = ld->binary && !ld->sio ? TC_WS_OP_BINARY : TC_WS_OP_TEXT;
+  if (len != ld->payload_len || opcode != want_op ||
+      (ld->sio && memcmp(data, ld->payload, len) != 0))
     ld->errors++;
   if (l->count == 0) {
     ld->errors++;
@@ -193,17 +227,23 @@ static void usage(FILE *f) {
              "  --idle      only open the connections and hold them for D seconds\n"
              "  --ramp R    handshakes under way at once (default 200)\n"
              "  --insecure  do not verify TLS certificates\n"
+             "  --sio       Socket.IO: 42[\"echo\",\"<S bytes>\"] to the main namespace; a URL\n"
+             "              without a path gets /socket.io/?EIO=4&transport=websocket\n"
              "prints one JSON line: msgs_per_sec, mb_per_sec, p50_us, p99_us, ...\n");
 }
 
 int main(int argc, char **argv) {
   static load_t ld = {.conns = 100, .inflight = 1, .size = 32, .seconds = 10, .ramp = 200};
   int insecure = 0;
-  enum { O_DEFLATE = 256, O_IDLE, O_RAMP, O_INSECURE };
+  enum { O_DEFLATE = 256, O_IDLE, O_RAMP, O_INSECURE, O_SIO };
   static const struct option opts[] = {
-      {"deflate", no_argument, NULL, O_DEFLATE}, {"idle", no_argument, NULL, O_IDLE},
-      {"ramp", required_argument, NULL, O_RAMP}, {"insecure", no_argument, NULL, O_INSECURE},
-      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+      {"deflate", no_argument, NULL, O_DEFLATE},
+      {"idle", no_argument, NULL, O_IDLE},
+      {"sio", no_argument, NULL, O_SIO},
+      {"ramp", required_argument, NULL, O_RAMP},
+      {"insecure", no_argument, NULL, O_INSECURE},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
   };
   int ch;
   while ((ch = getopt_long(argc, argv, "c:k:s:d:bqh", opts, NULL)) != -1) {
@@ -235,6 +275,9 @@ int main(int argc, char **argv) {
       case O_RAMP:
         ld.ramp = strtol(optarg, NULL, 10);
         break;
+      case O_SIO:
+        ld.sio = 1;
+        break;
       case O_INSECURE:
         insecure = 1;
         break;
@@ -254,13 +297,29 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   ld.url = argv[optind];
   ld.rng = uv_hrtime() | 1;
-  ld.payload = malloc((size_t)ld.size + 1);
+  ld.payload = malloc((size_t)ld.size + 16);
   ld.lc = calloc((size_t)ld.conns, sizeof *ld.lc);
   ld.hist = calloc(HIST_US, sizeof *ld.hist);
   uint64_t *rings = calloc((size_t)(ld.conns * ld.inflight), sizeof *rings);
   if (!ld.payload || !ld.lc || !ld.hist || !rings) return 1;
   for (long i = 0; i < ld.size; i++)
     ld.payload[i] = (uint8_t)(ld.binary ? (i * 131) & 0xff : 'a' + i % 26);
+  ld.payload_len = (size_t)ld.size;
+  char url_buf[512];
+  if (ld.sio) {
+    /* 42["echo","abc..."]: letters need no JSON escaping */
+    static const char head[] = "42[\"echo\",\"";
+    size_t hl = sizeof head - 1;
+    memcpy(ld.payload, head, hl);
+    for (long i = 0; i < ld.size; i++) ld.payload[hl + (size_t)i] = (uint8_t)('a' + i % 26);
+    memcpy(ld.payload + hl + ld.size, "\"]", 2);
+    ld.payload_len = hl + (size_t)ld.size + 2;
+    const char *rest = strstr(ld.url, "://");
+    if (rest && !strchr(rest + 3, '/')) {
+      snprintf(url_buf, sizeof url_buf, "%s/socket.io/?EIO=4&transport=websocket", ld.url);
+      ld.url = url_buf;
+    }
+  }
   for (long i = 0; i < ld.conns; i++) ld.lc[i].sent_at = rings + i * ld.inflight;
 
   uv_loop_init(&ld.loop);
@@ -282,12 +341,12 @@ int main(int argc, char **argv) {
   tc_io_tls_ctx_free(ld.tls);
 
   double secs = ld.t1 > ld.t0 ? (double)(ld.t1 - ld.t0) / 1e9 : 0;
-  printf("{\"mode\":\"ws\",\"url\":\"%s\",\"connections\":%ld,\"connected\":%ld,\"inflight\":%ld,"
+  printf("{\"mode\":\"%s\",\"url\":\"%s\",\"connections\":%ld,\"connected\":%ld,\"inflight\":%ld,"
          "\"size\":%ld,\"binary\":%s,\"seconds\":%.3f,\"messages\":%llu,\"msgs_per_sec\":%.0f,"
          "\"mb_per_sec\":%.2f,\"p50_us\":%llu,\"p99_us\":%llu,\"errors\":%ld,\"failed\":%ld}\n",
-         ld.url, ld.conns, ld.opened, ld.inflight, ld.size, ld.binary ? "true" : "false", secs,
-         (unsigned long long)ld.msgs, secs > 0 ? (double)ld.msgs / secs : 0,
-         secs > 0 ? (double)ld.bytes / secs / 1e6 : 0,
+         ld.sio ? "sio" : "ws", ld.url, ld.conns, ld.opened, ld.inflight, ld.size,
+         ld.binary ? "true" : "false", secs, (unsigned long long)ld.msgs,
+         secs > 0 ? (double)ld.msgs / secs : 0, secs > 0 ? (double)ld.bytes / secs / 1e6 : 0,
          (unsigned long long)(ld.msgs ? percentile(&ld, 0.5) : 0),
          (unsigned long long)(ld.msgs ? percentile(&ld, 0.99) : 0), ld.errors, ld.failed);
   free(rings);
