@@ -43,11 +43,15 @@ static void test_random(void *ud, uint8_t *out, size_t n) {
   }
 }
 
-static const tc_ws_config_t server_cfg = {.cb = {rec_message, rec_ping, rec_pong}};
+static const tc_ws_config_t server_cfg = {
+    .cb = {.on_message = rec_message, .on_ping = rec_ping, .on_pong = rec_pong}};
 static const tc_ws_config_t client_cfg = {
-    .client = 1, .random = test_random, .cb = {rec_message, rec_ping, rec_pong}};
-static const tc_ws_config_t server_small_cfg = {.max_message = 1000,
-                                                .cb = {rec_message, rec_ping, rec_pong}};
+    .client = 1,
+    .random = test_random,
+    .cb = {.on_message = rec_message, .on_ping = rec_ping, .on_pong = rec_pong}};
+static const tc_ws_config_t server_small_cfg = {
+    .max_message = 1000,
+    .cb = {.on_message = rec_message, .on_ping = rec_ping, .on_pong = rec_pong}};
 
 static tc_ws_t *make(int client, rec_t *r, const tc_ws_deflate_params_t *dp, uint64_t max) {
   const tc_ws_config_t *cfg = client ? &client_cfg : max ? &server_small_cfg : &server_cfg;
