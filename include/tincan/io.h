@@ -91,6 +91,17 @@ tc_io_t *tc_io_conn_io(const tc_io_conn_t *c);
  * call overwrites. */
 const char *tc_io_conn_peer(tc_io_conn_t *c);
 
+/* What the kernel knows of a TCP connection (Linux TCP_INFO), for tools that show it. */
+typedef struct tc_io_tcp_info {
+  uint32_t rtt_us;     /* smoothed round-trip time */
+  uint32_t rttvar_us;  /* its variation */
+  uint32_t snd_cwnd;   /* congestion window, in segments */
+  uint32_t snd_mss;    /* maximum segment size */
+  uint32_t total_retrans;
+} tc_io_tcp_info_t;
+/* 0, or TC_ESYS when the kernel will not say. */
+int tc_io_conn_tcp_info(tc_io_conn_t *c, tc_io_tcp_info_t *out);
+
 /* Queues a copy of p[0..len) for sending. TC_ECLOSED after close, TC_E2BIG past max_output. */
 int tc_io_conn_write(tc_io_conn_t *c, const void *p, size_t len);
 /* The output buffer itself, for serialisers that append in place; call tc_io_conn_wrote after. */

@@ -301,6 +301,10 @@ int tc_ws_endpoint_accept(tc_ws_endpoint_t *ep, tc_http_exchange_t *x, void *dat
  * once closing, TC_E2BIG past max_buffered (the connection is then dropped). */
 int tc_ws_conn_send(tc_ws_conn_t *c, int opcode, const void *p, size_t len);
 int tc_ws_conn_send_fragment(tc_ws_conn_t *c, int opcode, const void *p, size_t len, int fin);
+/* Queues bytes that already form whole frames (unmasked, RSV1 clear, so valid with or without
+ * permessage-deflate): a message framed once and sent to many connections. Errors as
+ * tc_ws_conn_send. */
+int tc_ws_conn_send_frames(tc_ws_conn_t *c, const void *p, size_t len);
 int tc_ws_conn_ping(tc_ws_conn_t *c, const void *p, size_t len);
 /* Starts the closing handshake; the TCP connection closes when the peer answers, or after the
  * close timeout. */

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -113,7 +115,7 @@ struct tc_io {
   uv_idle_t redeliver_h;
   tc_io_conn_t *conns;
   size_t nconns;
-  tc_io_conn_t *flush_list;
+  tc_io_conn_t *flush_list, *flush_tail;
   tc_io_conn_t *redeliver_list;
   tc_io_listener_t *listeners;
   tc_io_timeouts_t *linger_q;
@@ -154,12 +156,20 @@ static void conn_deliver(tc_io_conn_t *c);
 /* ---- the loop's phases ------------------------------------------------------------------------
  */
 
+/* In the order output was queued: what one connection answers before another (a WebSocket
+ * message, then a long-poll's answer) reaches the wire in that order too. */
 static void schedule_flush(tc_io_conn_t *c) {
   if (c->in_flush || c->uv_closing) return;
+  tc_io_t *io = c->io;
   c->in_flush = 1;
-  c->next_flush = c->io->flush_list;
-  if (!c->io->flush_list) uv_prepare_start(&c->io->flush_h, on_prepare);
-  c->io->flush_list = c;
+  c->next_flush = NULL;
+  if (io->flush_list) {
+    io->flush_tail->next_flush = c;
+  } else {
+    uv_prepare_start(&io->flush_h, on_prepare);
+    io->flush_list = c;
+  }
+  io->flush_tail = c;
 }
 
 /* "Write before sleep": every connection that queued output this turn gets one flush. */
@@ -167,7 +177,7 @@ static void on_prepare(uv_prepare_t *h) {
   tc_io_t *io = container_of(h, tc_io_t, flush_h);
   while (io->flush_list) {
     tc_io_conn_t *list = io->flush_list;
-    io->flush_list = NULL;
+    io->flush_list = io->flush_tail = NULL;
     while (list) {
       tc_io_conn_t *c = list;
       list = c->next_flush;
@@ -394,7 +404,12 @@ static void on_conn_closed(uv_handle_t *h) {
   tc_io_conn_t *c = (tc_io_conn_t *)h;
   tc_io_t *io = c->io;
   /* Rare enough (closed while output or a redelivery was pending) to walk the lists. */
-  if (c->in_flush) list_remove(&io->flush_list, c, offsetof(tc_io_conn_t, next_flush));
+  if (c->in_flush) {
+    list_remove(&io->flush_list, c, offsetof(tc_io_conn_t, next_flush));
+    if (io->flush_tail == c)
+      for (io->flush_tail = io->flush_list; io->flush_tail && io->flush_tail->next_flush;)
+        io->flush_tail = io->flush_tail->next_flush;
+  }
   if (c->in_redeliver) list_remove(&io->redeliver_list, c, offsetof(tc_io_conn_t, next_redeliver));
   if (c->prev)
     c->prev->next = c->next;
@@ -726,6 +741,21 @@ void *tc_io_conn_data(const tc_io_conn_t *c) {
 
 tc_io_t *tc_io_conn_io(const tc_io_conn_t *c) {
   return c->io;
+}
+
+int tc_io_conn_tcp_info(tc_io_conn_t *c, tc_io_tcp_info_t *out) {
+  int fd;
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) < 0 ||
+      getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+    return TC_ESYS;
+  *out = (tc_io_tcp_info_t){.rtt_us = ti.tcpi_rtt,
+                            .rttvar_us = ti.tcpi_rttvar,
+                            .snd_cwnd = ti.tcpi_snd_cwnd,
+                            .snd_mss = ti.tcpi_snd_mss,
+                            .total_retrans = ti.tcpi_total_retrans};
+  return 0;
 }
 
 const char *tc_io_conn_peer(tc_io_conn_t *c) {

@@ -160,6 +160,13 @@ int tc_ws_conn_send_fragment(tc_ws_conn_t *c, int opcode, const void *p, size_t 
                         tc_ws_send_fragment(c->ws, opcode, p, len, fin, tc_io_conn_outbuf(c->io)));
 }
 
+int tc_ws_conn_send_frames(tc_ws_conn_t *c, const void *p, size_t len) {
+  if (tc_ws_state(c->ws) != TC_WS_OPEN) return TC_ECLOSED;
+  int q = wsc_check_queue(c);
+  if (q) return q;
+  return tc_io_conn_write(c->io, p, len);
+}
+
 int tc_ws_conn_ping(tc_ws_conn_t *c, const void *p, size_t len) {
   if (tc_io_conn_is_closing(c->io)) return TC_ECLOSED;
   return wsc_after_send(c, tc_ws_send_ping(c->ws, p, len, tc_io_conn_outbuf(c->io)));
