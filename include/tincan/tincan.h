@@ -6,5 +6,7 @@
 #include "tincan/io.h"
 #include "tincan/http.h"
 #include "tincan/ws.h"
+#include "tincan/json.h"
+#include "tincan/sio.h"
 
 #endif
