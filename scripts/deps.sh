@@ -11,6 +11,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 want=(cmake make gcc clang libclang-rt-14-dev pkg-config libuv1-dev zlib1g-dev libssl-dev libjansson-dev curl)
+# cmark renders the learning notes (docs/notes/) that tincan serves at /notes/.
+want+=(libcmark-dev)
 # Real peers for the WebSocket interop and browser tests, and openssl to make their certificates.
 want+=(openssl python3-websockets chromium)
 # A node from elsewhere (e.g. a newer one) is fine; Debian's would only get in its way.

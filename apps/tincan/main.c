@@ -2,6 +2,9 @@
  * leaves to applications. */
 #include "tincan/tincan.h"
 
+#include "notes.h"
+#include "sio_app.h"
+
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -11,6 +14,12 @@
 
 #ifndef TINCAN_DEFAULT_WEB
 #define TINCAN_DEFAULT_WEB "web"
+#endif
+#ifndef TINCAN_DEFAULT_NOTES
+#define TINCAN_DEFAULT_NOTES "docs/notes"
+#endif
+#ifndef TINCAN_DEFAULT_SIO_CLIENT
+#define TINCAN_DEFAULT_SIO_CLIENT "node_modules/socket.io-client/dist"
 #endif
 
 /* Connections still open this long after SIGINT/SIGTERM are cut, so the process exits in time. */
@@ -22,7 +31,10 @@ typedef struct app {
   tc_io_t *io;
   tc_http_server_t *http;
   tc_io_tls_ctx_t *tls;
+  tc_sio_app_t *sio; /* Socket.IO: /socket.io/, the echo and the chat */
   uv_timer_t grace;
+  const char *notes; /* the learning notes' folder, served at /notes/ */
+  int no_recovery;   /* Socket.IO connection state recovery off (for benchmarks) */
 } app_t;
 
 /* /echo: every message comes back with its type, text as text and binary as binary. */
@@ -87,6 +99,8 @@ static void echo_on_frame(tc_ws_conn_t *c, int incoming, const uint8_t *header, 
   if (!(flags & ECHO_FRAMES) || (flags & ECHO_REPORTING)) return;
   tc_ws_frame_t f;
   if (tc_ws_frame_parse(header, hlen, &f) < 0) return;
+  /* Nothing may follow our close frame (RFC 6455 section 5.5.1), not even its report. */
+  if (!incoming && f.opcode == TC_WS_OP_CLOSE) return;
   size_t shown = plen < 256 ? plen : 256;
   tc_buf_t b = {0};
   tc_buf_appendf(&b,
@@ -99,7 +113,13 @@ static void echo_on_frame(tc_ws_conn_t *c, int incoming, const uint8_t *header, 
   tc_buf_append_str(&b, "\",\"payload\":\"");
   /* Incoming payloads were unmasked in place: mask them again to show the wire bytes. */
   hex_append(&b, payload, shown, incoming && f.masked ? f.mask : NULL);
-  tc_buf_appendf(&b, "\",\"truncated\":%d}", shown < plen);
+  tc_buf_appendf(&b, "\",\"truncated\":%d", shown < plen);
+  /* The kernel's view of the same connection: a figure the TCP note points at. */
+  tc_io_tcp_info_t ti;
+  if (tc_io_conn_tcp_info(tc_ws_conn_io(c), &ti) == 0)
+    tc_buf_appendf(&b, ",\"tcp\":{\"rtt_us\":%u,\"rttvar_us\":%u,\"cwnd\":%u,\"mss\":%u}",
+                   ti.rtt_us, ti.rttvar_us, ti.snd_cwnd, ti.snd_mss);
+  tc_buf_append(&b, "}", 1);
   tc_ws_conn_set_data(c, (void *)(flags | ECHO_REPORTING));
   tc_ws_conn_send(c, TC_WS_OP_TEXT, tc_buf_data(&b), b.len);
   tc_ws_conn_set_data(c, (void *)flags);
@@ -138,15 +158,18 @@ static void usage(FILE *f) {
           "  --host ADDR            address to listen on (default 127.0.0.1)\n"
           "  --port N               TCP port (default 8080; 0 picks a free one)\n"
           "  --web DIR              folder of static files (default %s)\n"
+          "  --notes DIR            Markdown notes served at /notes/ (default %s)\n"
           "  --log-level LEVEL      debug, info, warn, error or off (default info)\n"
           "  --request-timeout MS   time allowed to send a whole request (default 10000)\n"
           "  --header-limit BYTES   largest request header section (default 16384)\n"
           "  --body-limit BYTES     largest request body (default 1048576)\n"
           "  --tls-cert FILE        serve HTTPS and wss:// with this PEM certificate chain\n"
           "  --tls-key FILE         and this PEM private key\n"
+          "  --no-recovery          Socket.IO without connection state recovery (the chat then\n"
+          "                         cannot replay what a dropped client missed)\n"
           "  --help                 this text\n"
           "  --version              the version\n",
-          TINCAN_DEFAULT_WEB);
+          TINCAN_DEFAULT_WEB, TINCAN_DEFAULT_NOTES);
 }
 
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) {
@@ -170,6 +193,7 @@ static void on_signal(tc_io_t *io, int signum, void *ud) {
   app_t *app = ud;
   tc_log(&app->log, TC_LOG_INFO, "tincan", "%s: shutting down",
          signum == SIGINT ? "SIGINT" : "SIGTERM");
+  tc_sio_app_close(app->sio);
   tc_http_server_stop(app->http);
   uv_timer_start(&app->grace, on_grace_timeout, SHUTDOWN_GRACE_MS, 0);
 }
@@ -183,10 +207,16 @@ static int serve(app_t *app, const char *host, int port, const tc_http_server_co
   if (!r) r = tc_http_server_new(app->io, hcfg, &app->http);
   tc_ws_server_config_t echo_cfg = {.deflate = {.enabled = 1}, .keep_handshake = 1};
   if (!r) r = tc_ws_server_route(app->http, "/echo", &echo_cfg, &echo_handlers, app);
+  if (!r)
+    r = tc_sio_app_new(app->http, TINCAN_DEFAULT_SIO_CLIENT, !app->no_recovery, &app->log,
+                       &app->sio);
   if (r) {
     tc_log(&app->log, TC_LOG_ERROR, "tincan", "start-up failed: %s", tc_strerror(r));
     return 1;
   }
+  /* The server works without its notes; a missing folder only costs the /notes/ pages. */
+  if ((r = tc_notes_route(app->http, app->notes, &app->log)))
+    tc_log(&app->log, TC_LOG_WARN, "tincan", "notes folder %s: %s", app->notes, tc_strerror(r));
   if (tls_cert && (r = tc_io_tls_server_ctx(tls_cert, tls_key, &app->tls))) {
     tc_log(&app->log, TC_LOG_ERROR, "tincan", "TLS certificate %s / key %s: %s", tls_cert, tls_key,
            tc_strerror(r));
@@ -214,7 +244,8 @@ int main(int argc, char **argv) {
   const char *web = TINCAN_DEFAULT_WEB;
   uint64_t port = 8080;
   tc_http_server_config_t hcfg = {0};
-  app_t app = {.log = {.fn = tc_log_stderr, .min_level = TC_LOG_INFO}};
+  app_t app = {.log = {.fn = tc_log_stderr, .min_level = TC_LOG_INFO},
+               .notes = TINCAN_DEFAULT_NOTES};
 
   const char *tls_cert = NULL, *tls_key = NULL;
   enum {
@@ -226,7 +257,9 @@ int main(int argc, char **argv) {
     O_HDR_LIMIT,
     O_BODY_LIMIT,
     O_CERT,
-    O_KEY
+    O_KEY,
+    O_NOTES,
+    O_NO_RECOVERY
   };
   static const struct option opts[] = {
       {"host", required_argument, NULL, O_HOST},
@@ -238,6 +271,8 @@ int main(int argc, char **argv) {
       {"body-limit", required_argument, NULL, O_BODY_LIMIT},
       {"tls-cert", required_argument, NULL, O_CERT},
       {"tls-key", required_argument, NULL, O_KEY},
+      {"notes", required_argument, NULL, O_NOTES},
+      {"no-recovery", no_argument, NULL, O_NO_RECOVERY},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V'},
       {NULL, 0, NULL, 0},
@@ -273,6 +308,12 @@ int main(int argc, char **argv) {
         break;
       case O_KEY:
         tls_key = optarg;
+        break;
+      case O_NOTES:
+        app.notes = optarg;
+        break;
+      case O_NO_RECOVERY:
+        app.no_recovery = 1;
         break;
       case 'h':
         usage(stdout);
