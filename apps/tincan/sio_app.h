@@ -9,9 +9,10 @@ typedef struct tc_sio_app tc_sio_app_t;
 
 /* Serves Socket.IO on /socket.io/ of http with connection state recovery as asked (on by
  * default in tincan: the chat relies on it; a benchmark turns it off to compare with a Node
- * server without it) and CORS off (the pages are served from the same origin). Namespace "/" answers `echo` by
- * emitting `echo` with the same arguments to the sender, joins the room "bench" on `bench:join`,
- * and emits `bench:msg` with the arguments of `bench:fanout` to that room. /chat is the chat.
+ * server without it) and CORS off (the pages are served from the same origin). Namespace "/"
+ * answers `echo` by emitting `echo` with the same arguments to the sender, joins the room "bench"
+ * on `bench:join`, and emits `bench:msg` with the arguments of `bench:fanout` to that room. /chat
+ * is the chat.
  *
  * client_dir is the dist folder of the socket.io-client npm package: its socket.io.min.js and
  * socket.io.js (and their source maps) are served at /socket.io/NAME, as Node's server does.

@@ -84,7 +84,7 @@ typedef struct tc_eio_config {
    * larger WebSocket message closes with 1009. The HTTP server's max_body must be at least this,
    * or it refuses such POSTs itself (and closes their connection). */
   uint64_t max_payload;
-  unsigned no_polling : 1;     /* transports: both by default */
+  unsigned no_polling : 1; /* transports: both by default */
   unsigned no_websocket : 1;
   unsigned ws_deflate : 1; /* permessage-deflate on the WebSocket transport (off, as Node) */
   /* CORS: NULL or "" off; "*" any origin; else a comma-separated list of allowed origins. As

@@ -93,10 +93,10 @@ const char *tc_io_conn_peer(tc_io_conn_t *c);
 
 /* What the kernel knows of a TCP connection (Linux TCP_INFO), for tools that show it. */
 typedef struct tc_io_tcp_info {
-  uint32_t rtt_us;     /* smoothed round-trip time */
-  uint32_t rttvar_us;  /* its variation */
-  uint32_t snd_cwnd;   /* congestion window, in segments */
-  uint32_t snd_mss;    /* maximum segment size */
+  uint32_t rtt_us;    /* smoothed round-trip time */
+  uint32_t rttvar_us; /* its variation */
+  uint32_t snd_cwnd;  /* congestion window, in segments */
+  uint32_t snd_mss;   /* maximum segment size */
   uint32_t total_retrans;
 } tc_io_tcp_info_t;
 /* 0, or TC_ESYS when the kernel will not say. */
