@@ -145,7 +145,8 @@ static int setup_client(tc_sio_app_t *app, const char *client_dir) {
 
 int tc_sio_app_new(tc_http_server_t *http, const char *client_dir, int recovery,
                    const tc_logger_t *log, tc_sio_app_t **out) {
-  tc_sio_config_t cfg = {.recovery = recovery != 0, .log = log};
+  /* Nothing here reads the handshake's headers: keeping no copy saves their size per socket. */
+  tc_sio_config_t cfg = {.recovery = recovery != 0, .no_handshake_copy = 1, .log = log};
   tc_sio_app_t *app = calloc(1, sizeof *app);
   if (!app) return TC_ENOMEM;
   app->http = http;
