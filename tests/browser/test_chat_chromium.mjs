@@ -9,15 +9,11 @@
 // Env: TINCAN_BIN, TINCAN_SRC, TINCAN_BUILD; CHROMIUM (default /usr/bin/chromium). Without
 // Chromium the test is skipped (exit 77), except under CI=true, where it must run.
 
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { checklist, SRC, startTincan, stopAndCheck, watchdog, within } from '../interop/lib.mjs';
+import { checklist, SRC, watchdog, within } from '../interop/lib.mjs';
+import { haveChromium, runMain, SHOTS, watchPage, withTincanAndChromium } from './lib.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const SHOTS = join(process.env.TINCAN_BUILD || join(SRC, 'build'), 'screenshots');
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-              '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const WAIT = { timeout: 15000 };
 
 const t = checklist();
@@ -27,14 +23,7 @@ watchdog(170000);
 async function open(context, url) {
   const page = await context.newPage();
   await page.setViewportSize({ width: 1100, height: 800 });
-  const problems = [];
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
-  page.on('pageerror', (e) => problems.push(`page error: ${e}`));
-  page.on('requestfailed', (r) => {
-    // A long-poll still waiting when the page closes is cancelled, which is no fault.
-    if (!page.isClosed()) problems.push(`request failed: ${r.url()} ${r.failure() && r.failure().errorText}`);
-  });
-  page.on('response', (r) => { if (r.status() >= 400) problems.push(`${r.status()} for ${r.url()}`); });
+  const problems = watchPage(page, { requests: true });
   const res = await page.goto(url, { timeout: 30000, waitUntil: 'load' });
   return { page, res, problems };
 }
@@ -141,34 +130,11 @@ async function scenario(context, base) {
 }
 
 async function main() {
-  if (!existsSync(CHROMIUM)) {
-    if (process.env.CI === 'true') {
-      t.bad('Chromium is installed', `${CHROMIUM} is missing (scripts/deps.sh installs it)`);
-      t.summary();
-      return;
-    }
-    console.log(`SKIP - ${CHROMIUM} is not installed (scripts/deps.sh installs it); under CI=true this fails`);
-    process.exitCode = 77;
-    return;
-  }
-  const { chromium } = await import('playwright-core');
-  const server = await startTincan({ args: ['--web', join(SRC, 'web')] });
-  const profile = mkdtempSync(join(tmpdir(), 'tincan-chromium-'));
-  let context = null;
-  try {
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 60000 });
+  if (!haveChromium(t)) return;
+  await withTincanAndChromium(t, ['--web', join(SRC, 'web')], async (context, server) => {
     await within(120000, scenario(context, `http://127.0.0.1:${server.port}`), 'chat scenario');
-  } catch (e) {
-    t.bad('browser session', e.stack || String(e));
-  } finally {
-    if (context) await context.close().catch(() => {});
-    rmSync(profile, { recursive: true, force: true });
-    await stopAndCheck(t, server);
-  }
+  });
   t.summary();
 }
 
-main().catch((e) => {
-  t.bad('unexpected error', e.stack);
-  t.summary();
-}).finally(() => setTimeout(() => process.exit(process.exitCode), 100));
+runMain(t, main);

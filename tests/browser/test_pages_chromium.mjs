@@ -11,15 +11,11 @@
 // Env: TINCAN_BIN, TINCAN_SRC, TINCAN_BUILD; CHROMIUM (default /usr/bin/chromium). Without
 // Chromium the test is skipped (exit 77), except under CI=true, where it must run.
 
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { checklist, SRC, startTincan, stopAndCheck, watchdog, within } from '../interop/lib.mjs';
+import { checklist, SRC, watchdog, within } from '../interop/lib.mjs';
+import { haveChromium, runMain, SHOTS, watchPage, withTincanAndChromium } from './lib.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const SHOTS = join(process.env.TINCAN_BUILD || join(SRC, 'build'), 'screenshots');
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-              '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const VIEWPORTS = { laptop: { width: 1280, height: 800 }, phone: { width: 390, height: 844 } };
 
 const t = checklist();
@@ -42,11 +38,7 @@ function pages() {
 async function open(context, url, viewport) {
   const page = await context.newPage();
   await page.setViewportSize(viewport);
-  const problems = [];
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
-  page.on('pageerror', (e) => problems.push(`page error: ${e}`));
-  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure() && r.failure().errorText}`));
-  page.on('response', (r) => { if (r.status() >= 400) problems.push(`${r.status()} for ${r.url()}`); });
+  const problems = watchPage(page, { requests: true });
   const res = await page.goto(url, { timeout: 30000, waitUntil: 'load' });
   return { page, res, problems };
 }
@@ -98,24 +90,11 @@ async function useSioDemo(page) {
 }
 
 async function main() {
-  if (!existsSync(CHROMIUM)) {
-    if (process.env.CI === 'true') {
-      t.bad('Chromium is installed', `${CHROMIUM} is missing (scripts/deps.sh installs it)`);
-      t.summary();
-      return;
-    }
-    console.log(`SKIP - ${CHROMIUM} is not installed (scripts/deps.sh installs it); under CI=true this fails`);
-    process.exitCode = 77;
-    return;
-  }
+  if (!haveChromium(t)) return;
   mkdirSync(SHOTS, { recursive: true });
-  const { chromium } = await import('playwright-core');
-  const server = await startTincan({ args: ['--web', join(SRC, 'web'), '--notes', join(SRC, 'docs', 'notes')] });
-  const base = `http://127.0.0.1:${server.port}`;
-  const profile = mkdtempSync(join(tmpdir(), 'tincan-chromium-'));
-  let context = null;
-  try {
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 60000 });
+  const args = ['--web', join(SRC, 'web'), '--notes', join(SRC, 'docs', 'notes')];
+  await withTincanAndChromium(t, args, async (context, server) => {
+    const base = `http://127.0.0.1:${server.port}`;
     for (const p of pages()) {
       for (const [vname, viewport] of Object.entries(VIEWPORTS)) {
         const label = `${p.path} (${vname})`;
@@ -160,17 +139,8 @@ async function main() {
       }
     }
     console.log(`# screenshots: ${SHOTS}`);
-  } catch (e) {
-    t.bad('browser session', e.stack || String(e));
-  } finally {
-    if (context) await context.close().catch(() => {});
-    rmSync(profile, { recursive: true, force: true });
-    await stopAndCheck(t, server);
-  }
+  });
   t.summary();
 }
 
-main().catch((e) => {
-  t.bad('unexpected error', e.stack);
-  t.summary();
-}).finally(() => setTimeout(() => process.exit(process.exitCode), 100));
+runMain(t, main);

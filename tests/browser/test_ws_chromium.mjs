@@ -5,19 +5,12 @@
 // Env: TINCAN_BIN, TINCAN_SRC; CHROMIUM (default /usr/bin/chromium). Without Chromium the test is
 // skipped (exit 77), except under CI=true, where it must run.
 
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checklist, SRC, startTincan, stopAndCheck, watchdog, within } from '../interop/lib.mjs';
+import { checklist, SRC, watchdog, within } from '../interop/lib.mjs';
+import { haveChromium, runMain, watchPage, withTincanAndChromium } from './lib.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const t = checklist();
 watchdog(150000);
-
-// The flags every browser test uses. The WebRTC feature switches are left out: a second
-// --disable-features would replace Playwright's own list, and WebSocket needs none of them.
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-              '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 // Runs inside the page: every exchange, with the results as plain data.
 async function pageScenario(url) {
@@ -90,28 +83,10 @@ async function pageScenario(url) {
 }
 
 async function main() {
-  if (!existsSync(CHROMIUM)) {
-    if (process.env.CI === 'true') {
-      t.bad('Chromium is installed', `${CHROMIUM} is missing (scripts/deps.sh installs it)`);
-      t.summary();
-      return;
-    }
-    console.log(`SKIP - ${CHROMIUM} is not installed (scripts/deps.sh installs it); under CI=true this fails`);
-    process.exitCode = 77;
-    return;
-  }
-  const { chromium } = await import('playwright-core');
-  const server = await startTincan({ args: ['--web', join(SRC, 'web')] });
-  const profile = mkdtempSync(join(tmpdir(), 'tincan-chromium-'));
-  let context = null;
-  try {
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 60000 });
+  if (!haveChromium(t)) return;
+  await withTincanAndChromium(t, ['--web', join(SRC, 'web')], async (context, server) => {
     const page = context.pages()[0] || (await context.newPage());
-    const consoleErrors = [];
-    page.on('console', (msg) => {
-      if (msg.type() === 'error') consoleErrors.push(msg.text());
-    });
-    page.on('pageerror', (err) => consoleErrors.push(String(err)));
+    const consoleErrors = watchPage(page);
     const base = `http://127.0.0.1:${server.port}`;
     const res = await page.goto(`${base}/`, { timeout: 30000 });
     t.eq('landing page: status 200', 200, res && res.status());
@@ -132,17 +107,8 @@ async function main() {
     t.check('close(1000): close event 1000, clean', r.close1000.code === 1000 && r.close1000.wasClean, JSON.stringify(r.close1000));
     t.check('close(4000): close event 4000, clean', r.close4000.code === 4000 && r.close4000.wasClean, JSON.stringify(r.close4000));
     t.check('no console errors', consoleErrors.length === 0, consoleErrors.join(' | '));
-  } catch (e) {
-    t.bad('browser session', e.stack || String(e));
-  } finally {
-    if (context) await context.close().catch(() => {});
-    rmSync(profile, { recursive: true, force: true });
-    await stopAndCheck(t, server);
-  }
+  });
   t.summary();
 }
 
-main().catch((e) => {
-  t.bad('unexpected error', e.stack);
-  t.summary();
-}).finally(() => setTimeout(() => process.exit(process.exitCode), 100));
+runMain(t, main);

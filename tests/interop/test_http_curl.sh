@@ -6,39 +6,16 @@
 # exits non-zero when any check fails.
 set -uo pipefail
 
-SRC="${TINCAN_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
-BIN="${TINCAN_BIN:-$SRC/build/tincan}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 REQUEST_TIMEOUT_MS=3000
 
 # Writing to a socket the server already closed must fail the write, not kill the script.
 trap '' PIPE
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/tincan-curl.XXXXXX")"
+tc_scratch curl
 web="$tmp/web"
 pid=""
-passed=0
-failed=0
 
-cleanup() {
-  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-ok() {
-  passed=$((passed + 1))
-  echo "ok   - $1"
-}
-bad() {
-  failed=$((failed + 1))
-  echo "FAIL - $1${2:+: $2}"
-}
-check_eq() { # description expected got
-  if [[ "$2" == "$3" ]]; then ok "$1"; else bad "$1" "expected '$2', got '$3'"; fi
-}
 check_in() { # description got allowed...
   local desc=$1 got=$2 a
   shift 2
@@ -116,22 +93,12 @@ if [[ ! -x "$BIN" ]]; then
   echo "FAIL - no tincan binary at $BIN"
   exit 1
 fi
-"$BIN" --host 127.0.0.1 --port 0 --web "$web" --request-timeout "$REQUEST_TIMEOUT_MS" \
-  2>"$tmp/stderr" >"$tmp/stdout" </dev/null &
-pid=$!
-
-port=""
-for _ in $(seq 1 300); do
-  port="$(sed -nE 's/.*listening on http:\/\/[^ ,]+:([0-9]+).*/\1/p' "$tmp/stderr" | head -n1)"
-  [[ -n "$port" ]] && break
-  if ! kill -0 "$pid" 2>/dev/null; then break; fi
-  sleep 0.05
-done
-if [[ -z "$port" ]]; then
+if ! tc_start "$tmp/stderr" http --web "$web" --request-timeout "$REQUEST_TIMEOUT_MS"; then
   echo "FAIL - tincan did not report 'listening on http://HOST:PORT'; stderr:"
   cat "$tmp/stderr"
   exit 1
 fi
+pid=$server_pid
 ok "started: pid $pid, port $port"
 base="http://127.0.0.1:$port"
 
@@ -377,30 +344,18 @@ if { exec {idle}<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
   printf 'GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n' 1>&"$idle" 2>/dev/null
 fi
 sleep 0.2
-kill -TERM "$pid"
-t0="$(now_ms)"
-for _ in $(seq 1 50); do
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.1
-done
-if kill -0 "$pid" 2>/dev/null; then
+tc_stop_pid "$pid" 5
+if [[ "$stopped_killed" == 1 ]]; then
   bad "SIGTERM: exits within 5 s" "still running; killing it"
-  kill -KILL "$pid"
-  wait "$pid" 2>/dev/null
 else
-  wait "$pid"
-  rc=$?
-  check_eq "SIGTERM: exit code ($(($(now_ms) - t0)) ms)" 0 "$rc"
+  check_eq "SIGTERM: exit code ($stopped_ms ms)" 0 "$stopped_rc"
 fi
 pid=""
 [[ -n "$idle" ]] && exec {idle}<&-
 
-if grep -qE 'ERROR: AddressSanitizer|LeakSanitizer|runtime error' "$tmp/stderr"; then
-  bad "no sanitizer reports on stderr" "$(grep -m3 -E 'AddressSanitizer|LeakSanitizer|runtime error' "$tmp/stderr")"
+if ! sanitizer_free "no sanitizer reports on stderr" "$tmp/stderr"; then
   echo "---- tincan stderr (last 60 lines) ----"
   tail -n 60 "$tmp/stderr"
-else
-  ok "no sanitizer reports on stderr"
 fi
 
 echo "$((passed + failed)) checks, $failed failed"

@@ -5,59 +5,12 @@
 # Env: TINCAN_BIN, TCWS_BIN, TINCAN_SRC. Prints one line per check; exits non-zero on a failure.
 set -uo pipefail
 
-SRC="${TINCAN_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
-BIN="${TINCAN_BIN:-$SRC/build/tincan}"
-TCWS="${TCWS_BIN:-$SRC/build/tcws}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PEER="$SRC/tests/interop/ws_python_peer.py"
 # Debian's interpreter: the one python3-websockets is installed for.
 PY=/usr/bin/python3
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/tincan-wspy.XXXXXX")"
-pid=""
-pypid=""
-passed=0
-failed=0
-
-cleanup() {
-  for p in "$pid" "$pypid"; do
-    if [[ -n "$p" ]] && kill -0 "$p" 2>/dev/null; then
-      kill -KILL "$p" 2>/dev/null
-      wait "$p" 2>/dev/null
-    fi
-  done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-ok() {
-  passed=$((passed + 1))
-  echo "ok   - $1"
-}
-bad() {
-  failed=$((failed + 1))
-  echo "FAIL - $1${2:+: $2}"
-}
-check_eq() { # description expected got
-  if [[ "$2" == "$3" ]]; then ok "$1"; else bad "$1" "expected '$2', got '$3'"; fi
-}
-# stop_pid PID: SIGTERM, then SIGKILL after 10 s; the exit status lands in $stopped_rc.
-stop_pid() {
-  kill -TERM "$1" 2>/dev/null
-  for _ in $(seq 1 100); do
-    kill -0 "$1" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$1" 2>/dev/null
-  wait "$1" 2>/dev/null
-  stopped_rc=$?
-}
-sanitizer_free() { # description file
-  if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$2"; then
-    bad "$1" "$(grep -m1 -A20 -E 'AddressSanitizer|LeakSanitizer|runtime error' "$2")"
-  else
-    ok "$1"
-  fi
-}
+tc_scratch wspy
 
 if ! "$PY" -c 'import websockets' 2>/dev/null; then
   if [[ "${CI:-}" == "true" ]]; then
@@ -69,15 +22,7 @@ if ! "$PY" -c 'import websockets' 2>/dev/null; then
 fi
 
 # ---- the python client against tincan's /echo ----------------------------------------------------
-"$BIN" --host 127.0.0.1 --port 0 2>"$tmp/tincan.err" &
-pid=$!
-port=""
-for _ in $(seq 1 150); do
-  port="$(sed -n 's/.*listening on http:\/\/[^ ,]*:\([0-9]*\).*/\1/p' "$tmp/tincan.err" | head -1)"
-  [[ -n "$port" ]] && break
-  sleep 0.1
-done
-if [[ -z "$port" ]]; then
+if ! tc_start "$tmp/tincan.err" http; then
   bad "tincan starts" "$(cat "$tmp/tincan.err")"
   exit 1
 fi
@@ -91,14 +36,12 @@ if [[ $rc -ne 0 ]] && ! grep -q '^FAIL - ' "$tmp/client.out"; then
   bad "python client ran to the end" "exit $rc: $(tail -20 "$tmp/client.out")"
 fi
 
-stop_pid "$pid"
-check_eq "tincan exits 0 on SIGTERM" 0 "$stopped_rc"
-pid=""
-sanitizer_free "tincan stderr has no sanitizer report" "$tmp/tincan.err"
+tc_stop tincan "$server_pid" "$tmp/tincan.err"
 
 # ---- tcws against the python server ----------------------------------------------------------------
 "$PY" "$PEER" server >"$tmp/server.out" 2>"$tmp/server.err" &
 pypid=$!
+tc_track "$pypid"
 dport=""
 for _ in $(seq 1 100); do
   read -r dport pport < <(sed -n 's/^listening deflate=\([0-9]*\) plain=\([0-9]*\)$/\1 \2/p' "$tmp/server.out")
@@ -200,8 +143,7 @@ wait_closed_count $n
 
 tcws_run "404" 1 - "ws://127.0.0.1:$dport/nowhere"
 
-stop_pid "$pypid"
-pypid=""
+tc_stop_pid "$pypid"
 if grep -q '"error"' "$tmp/server.out" || grep -q Traceback "$tmp/server.err"; then
   bad "the python server saw no errors" "$(grep '"error"' "$tmp/server.out"; tail -20 "$tmp/server.err")"
 else

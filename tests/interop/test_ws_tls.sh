@@ -6,46 +6,11 @@
 # non-zero on a failure.
 set -uo pipefail
 
-SRC="${TINCAN_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
-BIN="${TINCAN_BIN:-$SRC/build/tincan}"
-TCWS="${TCWS_BIN:-$SRC/build/tcws}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export NODE_PATH="${NODE_PATH:-$SRC/node_modules}"
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/tincan-tls.XXXXXX")"
-pids=()
-passed=0
-failed=0
+tc_scratch tls
 
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do
-    if kill -0 "$p" 2>/dev/null; then
-      kill -KILL "$p" 2>/dev/null
-      wait "$p" 2>/dev/null
-    fi
-  done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-ok() {
-  passed=$((passed + 1))
-  echo "ok   - $1"
-}
-bad() {
-  failed=$((failed + 1))
-  echo "FAIL - $1${2:+: $2}"
-}
-check_eq() { # description expected got
-  if [[ "$2" == "$3" ]]; then ok "$1"; else bad "$1" "expected '$2', got '$3'"; fi
-}
-sanitizer_free() { # description file
-  if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$2"; then
-    bad "$1" "$(grep -m1 -A20 -E 'AddressSanitizer|LeakSanitizer|runtime error' "$2")"
-  else
-    ok "$1"
-  fi
-}
 c() { curl --noproxy '*' -sS --max-time 20 "$@"; }
 
 # cert NAME SAN: a self-signed P-256 certificate and key in $tmp/NAME.{crt,key}.
@@ -61,32 +26,12 @@ fi
 
 # start NAME CERT: starts tincan with that certificate; sets $port and $server_pid.
 start() {
-  "$BIN" --host 127.0.0.1 --port 0 --web "$SRC/web" --tls-cert "$tmp/$2.crt" --tls-key "$tmp/$2.key" \
-    2>"$tmp/$1.err" &
-  server_pid=$!
-  pids+=("$server_pid")
-  port=""
-  for _ in $(seq 1 150); do
-    port="$(sed -n 's/.*listening on https:\/\/[^ ,]*:\([0-9]*\).*/\1/p' "$tmp/$1.err" | head -1)"
-    [[ -n "$port" ]] && return 0
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
+  tc_start "$tmp/$1.err" https --web "$SRC/web" --tls-cert "$tmp/$2.crt" --tls-key "$tmp/$2.key" && return 0
   bad "tincan ($1) starts with TLS" "$(cat "$tmp/$1.err")"
   exit 1
 }
 # stop NAME PID: SIGTERM; checks exit 0 (SIGKILL after 10 s) and a clean stderr.
-stop() {
-  kill -TERM "$2" 2>/dev/null
-  for _ in $(seq 1 100); do
-    kill -0 "$2" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$2" 2>/dev/null
-  wait "$2" 2>/dev/null
-  check_eq "tincan ($1) exits 0 on SIGTERM" 0 $?
-  sanitizer_free "tincan ($1) stderr has no sanitizer report" "$tmp/$1.err"
-}
+stop() { tc_stop "tincan ($1)" "$2" "$tmp/$1.err"; }
 
 touch "$tmp/tcws-all.err"
 # tcws_run NAME EXPECTED_EXIT STDIN [args...]
@@ -199,14 +144,9 @@ stop main "$main_pid"
 # A missing key file is a start-up error.
 "$BIN" --host 127.0.0.1 --port 0 --tls-cert "$tmp/localhost.crt" --tls-key "$tmp/missing.key" 2>"$tmp/bad.err" &
 bad_pid=$!
-pids+=("$bad_pid")
-for _ in $(seq 1 100); do
-  kill -0 "$bad_pid" 2>/dev/null || break
-  sleep 0.1
-done
-kill -KILL "$bad_pid" 2>/dev/null
-wait "$bad_pid" 2>/dev/null
-check_eq "tincan with a missing key file exits 1" 1 $?
+tc_track "$bad_pid"
+tc_wait_exit "$bad_pid"
+check_eq "tincan with a missing key file exits 1" 1 "$stopped_rc"
 sanitizer_free "tincan with a missing key file: no sanitizer report" "$tmp/bad.err"
 sanitizer_free "tcws runs printed no sanitizer report" "$tmp/tcws-all.err"
 
