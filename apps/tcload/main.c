@@ -4,7 +4,12 @@
  *
  * --sio speaks Socket.IO over Engine.IO's WebSocket transport instead: it waits for the open
  * packet 0{...}, connects to the main namespace with 40, answers pings 2 with 3, and sends
- * 42["echo","<S bytes>"], expecting the same event back. */
+ * 42["echo","<S bytes>"], expecting the same event back.
+ *
+ * --sio --fanout measures broadcast instead: every connection but the first emits
+ * 42["bench:join"] to join the room "bench"; the first emits 42["bench:fanout","<S bytes>"],
+ * which the server broadcasts to the room as bench:msg, keeping K broadcasts in flight. It reports
+ * deliveries per second (one broadcast to a room of N-1 is N-1 deliveries). */
 #include "tincan/tincan.h"
 
 #include <getopt.h>
@@ -32,7 +37,9 @@ struct load {
   tc_io_tls_ctx_t *tls;
   const char *url;
   long conns, inflight, size, seconds, ramp;
-  int binary, deflate, idle, quiet, sio;
+  int binary, deflate, idle, quiet, sio, fanout;
+  uint64_t fan_sent;      /* --fanout: broadcasts the sender emitted */
+  uint64_t fan_delivered; /* and bench:msg deliveries seen, measured or not */
   uint8_t *payload;
   size_t payload_len; /* the whole message: S bytes, or the Socket.IO packet around them */
   lconn_t *lc;
@@ -75,9 +82,24 @@ static void ready(lconn_t *l) {
   load_t *ld = l->ld;
   l->open = 1;
   ld->opened++;
-  if (!ld->idle && !ld->stopping)
+  if (ld->fanout) {
+    if (l != &ld->lc[0]) tc_ws_conn_send(l->c, TC_WS_OP_TEXT, "42[\"bench:join\"]", 16);
+  } else if (!ld->idle && !ld->stopping) {
     for (long i = 0; i < ld->inflight; i++) send_one(l);
+  }
   start_more(ld);
+}
+
+/* --fanout: the sender keeps K broadcasts in flight; one counts as done when as many deliveries
+ * as there are receivers have arrived. */
+static void fan_pump(load_t *ld) {
+  lconn_t *sender = &ld->lc[0];
+  uint64_t receivers = ld->opened > 1 ? (uint64_t)ld->opened - 1 : 1;
+  while (ld->measuring && !ld->stopping && sender->open &&
+         ld->fan_sent - ld->fan_delivered / receivers < (uint64_t)ld->inflight) {
+    ld->fan_sent++;
+    tc_ws_conn_send(sender->c, TC_WS_OP_TEXT, ld->payload, ld->payload_len);
+  }
 }
 
 static void on_open(tc_ws_conn_t *c, void *ud) {
@@ -112,6 +134,20 @@ static void on_message(tc_ws_conn_t *c, int opcode, uint8_t *data, size_t len, v
   load_t *ld = l->ld;
   (void)c;
   if (ld->sio && sio_control(l, data, len)) return;
+  if (ld->fanout) {
+    static const char msg[] = "42[\"bench:msg\"";
+    if (len < sizeof msg - 1 || memcmp(data, msg, sizeof msg - 1) != 0) {
+      ld->errors++;
+      return;
+    }
+    ld->fan_delivered++;
+    if (ld->measuring) {
+      ld->msgs++;
+      ld->bytes += len;
+    }
+    fan_pump(ld);
+    return;
+  }
   int want_op = ld->binary && !ld->sio ? TC_WS_OP_BINARY : TC_WS_OP_TEXT;
   if (len != ld->payload_len || opcode != want_op ||
       (ld->sio && memcmp(data, ld->payload, len) != 0))
@@ -196,6 +232,7 @@ static void on_tick(uv_timer_t *t) {
     if (ld->opened + ld->failed >= ld->conns || now - ld->t0 > 30000000000ull) {
       ld->measuring = 1;
       ld->t0 = now;
+      if (ld->fanout) fan_pump(ld);
     }
     return;
   }
@@ -229,21 +266,20 @@ static void usage(FILE *f) {
              "  --insecure  do not verify TLS certificates\n"
              "  --sio       Socket.IO: 42[\"echo\",\"<S bytes>\"] to the main namespace; a URL\n"
              "              without a path gets /socket.io/?EIO=4&transport=websocket\n"
+             "  --fanout    Socket.IO broadcast: N-1 clients join room \"bench\", one emits\n"
+             "              bench:fanout (K in flight); reports deliveries_per_sec\n"
              "prints one JSON line: msgs_per_sec, mb_per_sec, p50_us, p99_us, ...\n");
 }
 
 int main(int argc, char **argv) {
   static load_t ld = {.conns = 100, .inflight = 1, .size = 32, .seconds = 10, .ramp = 200};
   int insecure = 0;
-  enum { O_DEFLATE = 256, O_IDLE, O_RAMP, O_INSECURE, O_SIO };
+  enum { O_DEFLATE = 256, O_IDLE, O_RAMP, O_INSECURE, O_SIO, O_FANOUT };
   static const struct option opts[] = {
-      {"deflate", no_argument, NULL, O_DEFLATE},
-      {"idle", no_argument, NULL, O_IDLE},
-      {"sio", no_argument, NULL, O_SIO},
-      {"ramp", required_argument, NULL, O_RAMP},
-      {"insecure", no_argument, NULL, O_INSECURE},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0},
+      {"deflate", no_argument, NULL, O_DEFLATE}, {"idle", no_argument, NULL, O_IDLE},
+      {"sio", no_argument, NULL, O_SIO},         {"fanout", no_argument, NULL, O_FANOUT},
+      {"ramp", required_argument, NULL, O_RAMP}, {"insecure", no_argument, NULL, O_INSECURE},
+      {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
   };
   int ch;
   while ((ch = getopt_long(argc, argv, "c:k:s:d:bqh", opts, NULL)) != -1) {
@@ -275,6 +311,10 @@ int main(int argc, char **argv) {
       case O_RAMP:
         ld.ramp = strtol(optarg, NULL, 10);
         break;
+      case O_FANOUT:
+        ld.fanout = 1;
+        ld.sio = 1;
+        break;
       case O_SIO:
         ld.sio = 1;
         break;
@@ -297,7 +337,7 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   ld.url = argv[optind];
   ld.rng = uv_hrtime() | 1;
-  ld.payload = malloc((size_t)ld.size + 16);
+  ld.payload = malloc((size_t)ld.size + 32);
   ld.lc = calloc((size_t)ld.conns, sizeof *ld.lc);
   ld.hist = calloc(HIST_US, sizeof *ld.hist);
   uint64_t *rings = calloc((size_t)(ld.conns * ld.inflight), sizeof *rings);
@@ -308,8 +348,8 @@ int main(int argc, char **argv) {
   char url_buf[512];
   if (ld.sio) {
     /* 42["echo","abc..."]: letters need no JSON escaping */
-    static const char head[] = "42[\"echo\",\"";
-    size_t hl = sizeof head - 1;
+    const char *head = ld.fanout ? "42[\"bench:fanout\",\"" : "42[\"echo\",\"";
+    size_t hl = strlen(head);
     memcpy(ld.payload, head, hl);
     for (long i = 0; i < ld.size; i++) ld.payload[hl + (size_t)i] = (uint8_t)('a' + i % 26);
     memcpy(ld.payload + hl + ld.size, "\"]", 2);
@@ -343,12 +383,17 @@ int main(int argc, char **argv) {
   double secs = ld.t1 > ld.t0 ? (double)(ld.t1 - ld.t0) / 1e9 : 0;
   printf("{\"mode\":\"%s\",\"url\":\"%s\",\"connections\":%ld,\"connected\":%ld,\"inflight\":%ld,"
          "\"size\":%ld,\"binary\":%s,\"seconds\":%.3f,\"messages\":%llu,\"msgs_per_sec\":%.0f,"
-         "\"mb_per_sec\":%.2f,\"p50_us\":%llu,\"p99_us\":%llu,\"errors\":%ld,\"failed\":%ld}\n",
-         ld.sio ? "sio" : "ws", ld.url, ld.conns, ld.opened, ld.inflight, ld.size,
-         ld.binary ? "true" : "false", secs, (unsigned long long)ld.msgs,
-         secs > 0 ? (double)ld.msgs / secs : 0, secs > 0 ? (double)ld.bytes / secs / 1e6 : 0,
-         (unsigned long long)(ld.msgs ? percentile(&ld, 0.5) : 0),
-         (unsigned long long)(ld.msgs ? percentile(&ld, 0.99) : 0), ld.errors, ld.failed);
+         "\"mb_per_sec\":%.2f,\"p50_us\":%llu,\"p99_us\":%llu,\"errors\":%ld,\"failed\":%ld,"
+         "\"deliveries_per_sec\":%.0f}\n",
+         ld.fanout ? "sio-fanout"
+         : ld.sio  ? "sio"
+                   : "ws",
+         ld.url, ld.conns, ld.opened, ld.inflight, ld.size, ld.binary ? "true" : "false", secs,
+         (unsigned long long)ld.msgs, secs > 0 ? (double)ld.msgs / secs : 0,
+         secs > 0 ? (double)ld.bytes / secs / 1e6 : 0,
+         (unsigned long long)(ld.msgs && !ld.fanout ? percentile(&ld, 0.5) : 0),
+         (unsigned long long)(ld.msgs && !ld.fanout ? percentile(&ld, 0.99) : 0), ld.errors,
+         ld.failed, ld.fanout && secs > 0 ? (double)ld.msgs / secs : 0);
   free(rings);
   free(ld.payload);
   free(ld.lc);
