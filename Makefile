@@ -44,6 +44,7 @@ bench: deps-bench $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS)
 	bash bench/http_wrk.sh
 	bash bench/ws_echo.sh
+	bash bench/sio_echo.sh
 
 # Longer runs than the ctest smoke runs, one fuzzer at a time; finds land in fuzz/corpus-run/.
 fuzz: deps $(TEST_BUILD)/CMakeCache.txt
