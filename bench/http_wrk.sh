@@ -4,6 +4,10 @@
 # BENCH_ROUNDS (3), BENCH_WARMUP (3s), TINCAN_BIN (build/tincan), TINCAN_ARGS (extra flags).
 set -euo pipefail
 
+BENCH_NAME=http_wrk.sh
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${TINCAN_BIN:-$root/build/tincan}"
 DURATION="${BENCH_DURATION:-10s}"
@@ -26,26 +30,11 @@ if [[ ! -x "$BIN" ]]; then
 fi
 
 # The servers share CPU 0 in turn; the load generator gets CPU 1, so neither steals from the other.
-server_cpu=0
-client_cpu=1
-if [[ "$(nproc)" -lt 2 ]]; then
-  client_cpu=0
-  echo "warning: one CPU only; server and wrk share it" >&2
-fi
+bench_pin_cpus "server and wrk"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/tincan-bench.XXXXXX")"
 tincan_pid=""
 nginx_pid=""
-stop() { # pid
-  [[ -n "$1" ]] || return 0
-  kill -TERM "$1" 2>/dev/null || return 0
-  for _ in $(seq 1 50); do
-    kill -0 "$1" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
 cleanup() {
   stop "$tincan_pid"
   stop "$nginx_pid"
@@ -78,7 +67,6 @@ fi
 
 # ---- nginx -----------------------------------------------------------------------------------
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 nginx_port=""
 for _ in $(seq 1 50); do
   p=$((20000 + RANDOM % 30000))

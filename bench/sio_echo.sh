@@ -7,6 +7,10 @@
 # TINCAN_BIN (build/tincan), TCLOAD_BIN (build/tcload), TINCAN_ARGS (extra flags for tincan).
 set -euo pipefail
 
+BENCH_NAME=sio_echo.sh
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${TINCAN_BIN:-$root/build/tincan}"
 TCLOAD="${TCLOAD_BIN:-$root/build/tcload}"
@@ -19,10 +23,6 @@ read -r -a FANOUT_LIST <<<"${FANOUT_ROOMS-1000 10000}"
 read -r -a SERVER_LIST <<<"${SERVERS:-tincan node}"
 read -r -a TINCAN_EXTRA <<<"${TINCAN_ARGS:-}"
 
-die() {
-  echo "sio_echo.sh: $*" >&2
-  exit 1
-}
 
 for v in DURATION ROUNDS WARMUP IDLE_CONNS; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
@@ -59,26 +59,14 @@ if ((${#FANOUT_LIST[@]} > 0)) && [[ "$tcload_help" != *--fanout* ]]; then
   FANOUT_LIST=()
 fi
 
-server_cpu=0
-client_cpu=1
-if [[ "$(nproc)" -lt 2 ]]; then
-  client_cpu=0
-  echo "warning: one CPU only; servers and tcload share it" >&2
-fi
+bench_pin_cpus "servers and tcload"
 
 # ---- limits ----------------------------------------------------------------------------------
 
 # Every connection is one descriptor in the server and one in tcload.
 max_conns=$IDLE_CONNS
 for n in "${FANOUT_LIST[@]}"; do ((n + 1 > max_conns)) && max_conns=$((n + 1)); done
-want_fds=$((max_conns + 1024))
-((want_fds < 65536)) && want_fds=65536
-ulimit -n "$want_fds" 2>/dev/null || {
-  hard="$(ulimit -Hn)"
-  [[ "$hard" == unlimited ]] || ulimit -n "$hard" 2>/dev/null || true
-}
-(($(ulimit -n) >= max_conns + 64)) ||
-  die "open file limit $(ulimit -n) is too low for $max_conns connections (run as root, or raise the hard limit)"
+bench_raise_fd_limit "$max_conns"
 read -r port_lo port_hi </proc/sys/net/ipv4/ip_local_port_range
 ((port_hi - port_lo + 1 >= max_conns + 1000)) ||
   die "ephemeral port range $port_lo-$port_hi is too small for $max_conns connections (sysctl net.ipv4.ip_local_port_range)"
@@ -93,16 +81,6 @@ clk_tck="$(getconf CLK_TCK)"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/tincan-siobench.XXXXXX")"
 srv_pid=""
 load_pid=""
-stop() { # pid
-  [[ -n "$1" ]] || return 0
-  kill -TERM "$1" 2>/dev/null || return 0
-  for _ in $(seq 1 60); do
-    kill -0 "$1" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
 # shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
   stop "$load_pid"
@@ -116,23 +94,6 @@ results="$tmp/results.tsv"
 : >"$results"
 problems=0
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p
-  for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 12000)) # below the ephemeral range, where tcload's own ports live
-    if port_free "$p"; then
-      echo "$p"
-      return 0
-    fi
-  done
-  return 1
-}
-cpu_ticks() { # pid: "utime stime" of the whole process, in clock ticks (fields 14, 15 of stat)
-  sed 's/.*) //' "/proc/$1/stat" | awk '{print $12, $13}'
-}
-vm_rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 now_us() { echo "${EPOCHREALTIME/./}"; }
 
 # start_server NAME: sets srv_pid and srv_port, or writes why it could not to its log and returns 1.

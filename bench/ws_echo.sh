@@ -6,6 +6,10 @@
 # TCLOAD_BIN (build/tcload), TINCAN_ARGS (extra flags for tincan).
 set -euo pipefail
 
+BENCH_NAME=ws_echo.sh
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${TINCAN_BIN:-$root/build/tincan}"
 TCLOAD="${TCLOAD_BIN:-$root/build/tcload}"
@@ -17,10 +21,6 @@ IDLE_RAMP=500
 read -r -a SERVER_LIST <<<"${SERVERS:-tincan node lws}"
 read -r -a TINCAN_EXTRA <<<"${TINCAN_ARGS:-}"
 
-die() {
-  echo "ws_echo.sh: $*" >&2
-  exit 1
-}
 
 for v in DURATION ROUNDS WARMUP IDLE_CONNS; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
@@ -43,26 +43,12 @@ done
 [[ -f "$root/node_modules/ws/package.json" ]] || die "no node_modules/ws (scripts/deps.sh runs npm ci)"
 pkg-config --exists libwebsockets || die "libwebsockets-dev is missing (scripts/deps.sh bench installs it)"
 
-# The servers take CPU 0 in turn; tcload gets CPU 1, so the load generator never competes with
-# the server it measures, and each server has one core, as tincan's one event loop does.
-server_cpu=0
-client_cpu=1
-if [[ "$(nproc)" -lt 2 ]]; then
-  client_cpu=0
-  echo "warning: one CPU only; servers and tcload share it" >&2
-fi
+bench_pin_cpus "servers and tcload"
 
 # ---- limits for the idle case ----------------------------------------------------------------
 
 # Every idle connection is one descriptor in the server and one in tcload.
-want_fds=$((IDLE_CONNS + 1024))
-((want_fds < 65536)) && want_fds=65536
-ulimit -n "$want_fds" 2>/dev/null || {
-  hard="$(ulimit -Hn)"
-  [[ "$hard" == unlimited ]] || ulimit -n "$hard" 2>/dev/null || true
-}
-(($(ulimit -n) >= IDLE_CONNS + 64)) ||
-  die "open file limit $(ulimit -n) is too low for $IDLE_CONNS connections (run as root, or raise the hard limit)"
+bench_raise_fd_limit "$IDLE_CONNS"
 read -r port_lo port_hi </proc/sys/net/ipv4/ip_local_port_range
 # All idle connections come from one address to one port, so each needs its own ephemeral port.
 ((port_hi - port_lo + 1 >= IDLE_CONNS + 1000)) ||
@@ -78,16 +64,6 @@ clk_tck="$(getconf CLK_TCK)"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/tincan-wsbench.XXXXXX")"
 srv_pid=""
 load_pid=""
-stop() { # pid
-  [[ -n "$1" ]] || return 0
-  kill -TERM "$1" 2>/dev/null || return 0
-  for _ in $(seq 1 60); do
-    kill -0 "$1" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
 # shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
   stop "$load_pid"
@@ -110,24 +86,6 @@ if ! cc -O2 -o "$lws_bin" "$root/bench/lws_echo.c" $(pkg-config --cflags --libs 
   lws_build_error="$(head -n 20 "$tmp/lws_build.log")"
 fi
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p
-  for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 12000)) # below the ephemeral range, where tcload's own ports live
-    if port_free "$p"; then
-      echo "$p"
-      return 0
-    fi
-  done
-  return 1
-}
-cpu_ticks() { # pid: "utime stime" of the whole process, in clock ticks (fields 14, 15 of stat)
-  # The command name (field 2) may hold spaces; count from after its closing parenthesis.
-  sed 's/.*) //' "/proc/$1/stat" | awk '{print $12, $13}'
-}
-vm_rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
 # start_server NAME: sets srv_pid and srv_port, or prints why it could not and returns 1.
 start_server() {

@@ -1,0 +1,65 @@
+# shellcheck shell=bash
+# Shared by the benchmark scripts (sourced, not run): CPU pinning, descriptor limits, stopping
+# servers, free ports and what /proc says of a process. The sourcing script names itself in
+# BENCH_NAME for its messages.
+
+die() {
+  echo "${BENCH_NAME:-bench}: $*" >&2
+  exit 1
+}
+
+# The servers take CPU 0 in turn and the load generator CPU 1, so the load never competes with
+# the server it measures, and each server has one core, as tincan's one event loop does.
+# shellcheck disable=SC2034 # server_cpu and client_cpu are for the sourcing script
+bench_pin_cpus() { # what shares the CPU on a one-CPU machine, for the warning
+  server_cpu=0
+  client_cpu=1
+  if [[ "$(nproc)" -lt 2 ]]; then
+    client_cpu=0
+    echo "warning: one CPU only; $1 share it" >&2
+  fi
+}
+
+# Raises the open file limit as far as allowed for n connections (one descriptor in the server
+# and one in the load generator each), and stops when it is still too low.
+bench_raise_fd_limit() { # n
+  local want=$(($1 + 1024)) hard
+  ((want < 65536)) && want=65536
+  ulimit -n "$want" 2>/dev/null || {
+    hard="$(ulimit -Hn)"
+    [[ "$hard" == unlimited ]] || ulimit -n "$hard" 2>/dev/null || true
+  }
+  (($(ulimit -n) >= $1 + 64)) ||
+    die "open file limit $(ulimit -n) is too low for $1 connections (run as root, or raise the hard limit)"
+}
+
+stop() { # pid: SIGTERM, then SIGKILL after about 6 s
+  [[ -n "$1" ]] || return 0
+  kill -TERM "$1" 2>/dev/null || return 0
+  for _ in $(seq 1 60); do
+    kill -0 "$1" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+  local p
+  for _ in $(seq 1 50); do
+    p=$((20000 + RANDOM % 12000)) # below the ephemeral range, where the load's own ports live
+    if port_free "$p"; then
+      echo "$p"
+      return 0
+    fi
+  done
+  return 1
+}
+
+cpu_ticks() { # pid: "utime stime" of the whole process, in clock ticks (fields 14, 15 of stat)
+  # The command name (field 2) may hold spaces; count from after its closing parenthesis.
+  sed 's/.*) //' "/proc/$1/stat" | awk '{print $12, $13}'
+}
+vm_rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
