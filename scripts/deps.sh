@@ -15,6 +15,10 @@ want=(cmake make gcc clang libclang-rt-14-dev pkg-config libuv1-dev zlib1g-dev l
 want+=(libcmark-dev)
 # Real peers for the WebSocket interop and browser tests, and openssl to make their certificates.
 want+=(openssl python3-websockets chromium)
+# coturn's turnutils_stunclient and aioice (aiortc's ICE library) are the real STUN clients of the
+# STUN interop test; iproute2 and util-linux give the browser call test its loopback-only network
+# namespace.
+want+=(coturn python3-aioice iproute2 util-linux)
 # A node from elsewhere (e.g. a newer one) is fine; Debian's would only get in its way.
 if ! command -v node >/dev/null 2>&1; then
   want+=(nodejs npm)

@@ -91,6 +91,9 @@ tc_io_t *tc_io_conn_io(const tc_io_conn_t *c);
  * call overwrites. */
 const char *tc_io_conn_peer(tc_io_conn_t *c);
 
+/* The peer's address. 0, or TC_ESYS when the socket has none (it is closing). */
+int tc_io_conn_peer_addr(tc_io_conn_t *c, struct sockaddr_storage *out);
+
 /* What the kernel knows of a TCP connection (Linux TCP_INFO), for tools that show it. */
 typedef struct tc_io_tcp_info {
   uint32_t rtt_us;    /* smoothed round-trip time */
@@ -142,6 +145,24 @@ void tc_io_listener_set_tls(tc_io_listener_t *l, tc_io_tls_ctx_t *ctx);
 typedef void (*tc_io_connect_fn)(tc_io_conn_t *c, int err, void *ud);
 int tc_io_connect(tc_io_t *io, const char *host, int port, tc_io_tls_ctx_t *tls,
                   tc_io_connect_fn on_connect, void *ud);
+
+/* UDP. A socket receives into a buffer of its own and hands each datagram to on_recv, whose
+ * bytes are valid during the call only and may be rewritten in place. Sending never queues: a
+ * datagram the kernel cannot take at once is dropped (TC_EAGAIN), as the network might have
+ * dropped it, which every protocol over UDP already survives and which keeps a flood from
+ * growing memory. Datagrams larger than the buffer (64 KiB) are dropped unseen. */
+typedef struct tc_io_udp tc_io_udp_t;
+typedef void (*tc_io_udp_recv_fn)(tc_io_udp_t *u, uint8_t *p, size_t len,
+                                  const struct sockaddr *from, void *ud);
+/* Binds UDP host:port ("::" takes IPv4 too, as IPv4-mapped addresses); port 0 picks one. 0,
+ * TC_EINVAL (bad address), TC_EADDRINUSE, TC_EACCES, TC_ESYS or TC_ENOMEM. */
+int tc_io_udp_bind(tc_io_t *io, const char *host, int port, tc_io_udp_recv_fn on_recv, void *ud,
+                   tc_io_udp_t **out);
+int tc_io_udp_port(const tc_io_udp_t *u);
+/* 0, TC_EAGAIN (dropped: the socket's send buffer is full) or TC_EIO. */
+int tc_io_udp_send(tc_io_udp_t *u, const void *p, size_t len, const struct sockaddr *to);
+/* Stops receiving and releases the socket (after the loop's next turn). */
+void tc_io_udp_close(tc_io_udp_t *u);
 
 /* Timeouts. A tc_io_timeouts_t is a queue of connections that all wait the same duration, so
  * arming and re-arming are O(1) (moving to the tail keeps it sorted) and one libuv timer serves

@@ -8,5 +8,6 @@
 #include "tincan/ws.h"
 #include "tincan/json.h"
 #include "tincan/sio.h"
+#include "tincan/stun.h"
 
 #endif

@@ -758,6 +758,11 @@ int tc_io_conn_tcp_info(tc_io_conn_t *c, tc_io_tcp_info_t *out) {
   return 0;
 }
 
+int tc_io_conn_peer_addr(tc_io_conn_t *c, struct sockaddr_storage *out) {
+  int len = sizeof *out;
+  return uv_tcp_getpeername(&c->tcp, (struct sockaddr *)out, &len) == 0 ? 0 : TC_ESYS;
+}
+
 const char *tc_io_conn_peer(tc_io_conn_t *c) {
   struct sockaddr_storage ss;
   int len = sizeof ss;
