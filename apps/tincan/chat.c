@@ -7,6 +7,8 @@
  * is what brings the member record back after a recovery. */
 #include "chat.h"
 
+#include "fields.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,74 +52,6 @@ typedef struct chat {
   uint64_t last_ts;
   char epoch[16]; /* the start time in base 36: message ids stay unique across restarts */
 } chat_t;
-
-/* ---- Input ---------------------------------------------------------------------------------- */
-
-static int is_space(uint8_t ch) {
-  return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
-}
-
-/* Checks decoded text: no control characters (C0 except, in multi-line text, tab and line
- * breaks; DEL; C1), and a length of 1 to max code points once trimmed, which it is in place.
- * NULL, or what is wrong. The decoder already guarantees UTF-8. */
-static const char *check_text(tc_buf_t *b, size_t max, int multiline) {
-  const uint8_t *p = tc_buf_data(b);
-  size_t n = b->len, start = 0, chars = 0;
-  while (start < n && is_space(p[start])) start++;
-  while (n > start && is_space(p[n - 1])) n--;
-  if (n == start) return "is empty";
-  for (size_t i = start; i < n; i++) {
-    uint8_t ch = p[i];
-    int line = ch == '\n' || ch == '\r' || ch == '\t';
-    if ((ch < 0x20 && !(multiline && line)) || ch == 0x7f) return "has a control character";
-    if (ch == 0xc2 && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f)
-      return "has a control character";
-    if ((ch & 0xc0) != 0x80) chars++;
-  }
-  if (chars > max) return "is too long";
-  tc_buf_consume(b, start);
-  b->len = n - start;
-  return NULL;
-}
-
-/* Reads the string member `key` of the object obj into out, decoded and checked. NULL, or an
- * error message for the client, written to err. */
-static const char *read_field(tc_slice_t obj, const char *key, size_t max, int multiline,
-                              tc_buf_t *out, char *err, size_t errlen) {
-  tc_slice_t v;
-  int r = tc_json_object_get(obj, key, &v);
-  if (r < 0) return "malformed arguments";
-  if (r == 0 || tc_json_type(v) != TC_JSON_STRING) {
-    snprintf(err, errlen, "%s must be a string", key);
-    return err;
-  }
-  tc_buf_reset(out);
-  if (tc_json_unescape(v, out) < 0) return "out of memory";
-  const char *why = check_text(out, max, multiline);
-  if (why) {
-    if (!strcmp(why, "is too long"))
-      snprintf(err, errlen, "%s is too long (at most %zu characters)", key, max);
-    else
-      snprintf(err, errlen, "%s %s", key, why);
-    return err;
-  }
-  return NULL;
-}
-
-/* The first argument of an event when it is an object. */
-static int object_arg(const tc_sio_event_t *ev, tc_slice_t *out) {
-  return tc_json_list_get(ev->args, 0, out) == 1 && tc_json_type(*out) == TC_JSON_OBJECT;
-}
-
-static void ack_error(tc_sio_socket_t *s, const tc_sio_event_t *ev, const char *msg) {
-  if (ev->ack_id < 0) return;
-  tc_buf_t b = {0};
-  tc_buf_append_str(&b, "{\"error\":");
-  tc_json_escape(&b, msg, strlen(msg));
-  tc_buf_append_str(&b, "}");
-  tc_sio_ack(s, ev->ack_id, (tc_slice_t){tc_buf_data(&b), b.len});
-  tc_buf_free(&b);
-}
 
 /* ---- Rooms ---------------------------------------------------------------------------------- */
 
@@ -288,8 +222,8 @@ static const char *member_join(chat_t *c, tc_sio_socket_t *s, const tc_buf_t *ro
 static const char *join_from(chat_t *c, tc_sio_socket_t *s, tc_slice_t obj, char *err,
                              size_t errlen) {
   tc_buf_t room = {0}, name = {0};
-  const char *why = read_field(obj, "room", TC_CHAT_MAX_ROOM, 0, &room, err, errlen);
-  if (!why) why = read_field(obj, "name", TC_CHAT_MAX_NAME, 0, &name, err, errlen);
+  const char *why = tc_app_read_field(obj, "room", TC_CHAT_MAX_ROOM, 0, &room, err, errlen);
+  if (!why) why = tc_app_read_field(obj, "name", TC_CHAT_MAX_NAME, 0, &name, err, errlen);
   if (!why) why = member_join(c, s, &room, &name);
   tc_buf_free(&room);
   tc_buf_free(&name);
@@ -303,13 +237,13 @@ static void on_join(tc_sio_socket_t *s, const tc_sio_event_t *ev, void *ud) {
   chat_t *c = ud;
   tc_slice_t obj;
   char err[96];
-  if (!object_arg(ev, &obj)) {
-    ack_error(s, ev, "join takes {room, name}");
+  if (!tc_app_object_arg(ev, &obj)) {
+    tc_app_ack_error(s, ev, "join takes {room, name}", NULL);
     return;
   }
   const char *why = join_from(c, s, obj, err, sizeof err);
   if (why) {
-    ack_error(s, ev, why);
+    tc_app_ack_error(s, ev, why, NULL);
     return;
   }
   chat_member_t *m = tc_sio_user(s);
@@ -358,17 +292,17 @@ static void on_chat(tc_sio_socket_t *s, const tc_sio_event_t *ev, void *ud) {
   tc_slice_t obj;
   char err[96];
   if (!m) {
-    ack_error(s, ev, "join a room first");
+    tc_app_ack_error(s, ev, "join a room first", NULL);
     return;
   }
-  if (!object_arg(ev, &obj)) {
-    ack_error(s, ev, "chat takes {text}");
+  if (!tc_app_object_arg(ev, &obj)) {
+    tc_app_ack_error(s, ev, "chat takes {text}", NULL);
     return;
   }
   tc_buf_t text = {0}, msg = {0};
-  const char *why = read_field(obj, "text", TC_CHAT_MAX_TEXT, 1, &text, err, sizeof err);
+  const char *why = tc_app_read_field(obj, "text", TC_CHAT_MAX_TEXT, 1, &text, err, sizeof err);
   if (why) {
-    ack_error(s, ev, why);
+    tc_app_ack_error(s, ev, why, NULL);
     tc_buf_free(&text);
     return;
   }
@@ -386,7 +320,7 @@ static void on_chat(tc_sio_socket_t *s, const tc_sio_event_t *ev, void *ud) {
   if (!rc) rc = tc_buf_appendf(&msg, ",\"ts\":%llu}", (unsigned long long)ts);
   tc_buf_free(&text);
   if (rc) {
-    ack_error(s, ev, "out of memory");
+    tc_app_ack_error(s, ev, "out of memory", NULL);
     tc_buf_free(&msg);
     return;
   }
@@ -409,12 +343,12 @@ static void on_typing(tc_sio_socket_t *s, const tc_sio_event_t *ev, void *ud) {
   chat_member_t *m = tc_sio_user(s);
   tc_slice_t obj, v;
   if (!m) {
-    ack_error(s, ev, "join a room first");
+    tc_app_ack_error(s, ev, "join a room first", NULL);
     return;
   }
-  if (!object_arg(ev, &obj) || tc_json_object_get(obj, "typing", &v) != 1 ||
+  if (!tc_app_object_arg(ev, &obj) || tc_json_object_get(obj, "typing", &v) != 1 ||
       (tc_json_type(v) != TC_JSON_TRUE && tc_json_type(v) != TC_JSON_FALSE)) {
-    ack_error(s, ev, "typing takes {typing: boolean}");
+    tc_app_ack_error(s, ev, "typing takes {typing: boolean}", NULL);
     return;
   }
   tc_buf_t b = {0};
@@ -432,7 +366,7 @@ static void on_any(tc_sio_socket_t *s, const tc_sio_event_t *ev, void *ud) {
   static const char *const known[] = {"join", "chat", "typing"};
   for (size_t i = 0; i < sizeof known / sizeof *known; i++)
     if (ev->name_len == strlen(known[i]) && !memcmp(ev->name, known[i], ev->name_len)) return;
-  ack_error(s, ev, "unknown event");
+  tc_app_ack_error(s, ev, "unknown event", NULL);
 }
 
 static void on_connection(tc_sio_socket_t *s, void *ud) {

@@ -2,6 +2,7 @@
  * leaves to applications. */
 #include "tincan/tincan.h"
 
+#include "call.h"
 #include "notes.h"
 #include "sio_app.h"
 
@@ -22,6 +23,11 @@
 #define TINCAN_DEFAULT_SIO_CLIENT "node_modules/socket.io-client/dist"
 #endif
 
+/* The STUN port (RFC 8489 section 9) unless --stun-port says otherwise. */
+#define DEFAULT_STUN_PORT 3478
+/* --ice-server may be given this many times. */
+#define MAX_ICE_SERVERS 8
+
 /* Connections still open this long after SIGINT/SIGTERM are cut, so the process exits in time. */
 #define SHUTDOWN_GRACE_MS 4000
 
@@ -35,6 +41,11 @@ typedef struct app {
   uv_timer_t grace;
   const char *notes; /* the learning notes' folder, served at /notes/ */
   int no_recovery;   /* Socket.IO connection state recovery off (for benchmarks) */
+  tc_stun_service_t *stun;
+  int stun_port; /* -1: none; 0: any free port */
+  int stun_port_given;
+  tc_call_config_t call;
+  const char *ice_servers[MAX_ICE_SERVERS];
 } app_t;
 
 /* /echo: every message comes back with its type, text as text and binary as binary. */
@@ -167,6 +178,12 @@ static void usage(FILE *f) {
           "  --tls-key FILE         and this PEM private key\n"
           "  --no-recovery          Socket.IO without connection state recovery (the chat then\n"
           "                         cannot replay what a dropped client missed)\n"
+          "  --stun-port N          STUN server port, UDP and TCP (default 3478; 0 picks a free\n"
+          "                         one)\n"
+          "  --no-stun              no STUN server\n"
+          "  --ice-server URL       another ICE server for the call page (stun: or turn: URL),\n"
+          "                         after tincan's own STUN server; up to 8 times\n"
+          "  --call-limit N         participants per call room (default 6)\n"
           "  --help                 this text\n"
           "  --version              the version\n",
           TINCAN_DEFAULT_WEB, TINCAN_DEFAULT_NOTES);
@@ -194,8 +211,35 @@ static void on_signal(tc_io_t *io, int signum, void *ud) {
   tc_log(&app->log, TC_LOG_INFO, "tincan", "%s: shutting down",
          signum == SIGINT ? "SIGINT" : "SIGTERM");
   tc_sio_app_close(app->sio);
+  tc_stun_service_close(app->stun);
+  app->stun = NULL;
   tc_http_server_stop(app->http);
   uv_timer_start(&app->grace, on_grace_timeout, SHUTDOWN_GRACE_MS, 0);
+}
+
+/* The STUN server on UDP and TCP. A port given on the command line must be had; the default one
+ * may be taken by another STUN server on this machine, which costs only tincan's own. Non-zero
+ * when start-up must stop. */
+static int start_stun(app_t *app, const char *host) {
+  if (app->stun_port < 0) return 0;
+  tc_stun_service_config_t cfg = {.host = host,
+                                  .port = app->stun_port,
+                                  .udp = 1,
+                                  .tcp = 1,
+                                  .software = "tincan/" TINCAN_VERSION,
+                                  .log = &app->log};
+  int r = tc_stun_service_new(app->io, &cfg, &app->stun);
+  if (r) {
+    int fatal = app->stun_port_given || r != TC_EADDRINUSE;
+    tc_log(&app->log, fatal ? TC_LOG_ERROR : TC_LOG_WARN, "tincan",
+           "cannot run the STUN server on %s port %d: %s%s", host, app->stun_port, tc_strerror(r),
+           fatal ? "" : " (going on without it; --stun-port picks another port)");
+    return fatal;
+  }
+  int bracket = strchr(host, ':') != NULL;
+  tc_log(&app->log, TC_LOG_INFO, "tincan", "STUN server on udp and tcp %s%s%s:%d",
+         bracket ? "[" : "", host, bracket ? "]" : "", tc_stun_service_port(app->stun));
+  return 0;
 }
 
 /* Sets everything up and runs the loop until a signal stops it. Returns the exit code; the caller
@@ -230,6 +274,13 @@ static int serve(app_t *app, const char *host, int port, const tc_http_server_co
     return 1;
   }
   if (app->tls) tc_io_listener_set_tls(l, app->tls);
+  if (start_stun(app, host)) return 1;
+  app->call.stun_port = app->stun ? tc_stun_service_port(app->stun) : 0;
+  app->call.default_host = host;
+  if ((r = tc_call_attach(tc_sio_app_server(app->sio), app->http, &app->call, &app->log))) {
+    tc_log(&app->log, TC_LOG_ERROR, "tincan", "start-up failed: %s", tc_strerror(r));
+    return 1;
+  }
   tc_io_on_signal(app->io, on_signal, app);
   int bracket = strchr(host, ':') != NULL;
   tc_log(&app->log, TC_LOG_INFO, "tincan", "tincan %s listening on %s://%s%s%s:%d, serving %s",
@@ -245,7 +296,9 @@ int main(int argc, char **argv) {
   uint64_t port = 8080;
   tc_http_server_config_t hcfg = {0};
   app_t app = {.log = {.fn = tc_log_stderr, .min_level = TC_LOG_INFO},
-               .notes = TINCAN_DEFAULT_NOTES};
+               .notes = TINCAN_DEFAULT_NOTES,
+               .stun_port = DEFAULT_STUN_PORT};
+  app.call.ice_servers = app.ice_servers;
 
   const char *tls_cert = NULL, *tls_key = NULL;
   enum {
@@ -259,7 +312,11 @@ int main(int argc, char **argv) {
     O_CERT,
     O_KEY,
     O_NOTES,
-    O_NO_RECOVERY
+    O_NO_RECOVERY,
+    O_STUN_PORT,
+    O_NO_STUN,
+    O_ICE_SERVER,
+    O_CALL_LIMIT
   };
   static const struct option opts[] = {
       {"host", required_argument, NULL, O_HOST},
@@ -273,6 +330,10 @@ int main(int argc, char **argv) {
       {"tls-key", required_argument, NULL, O_KEY},
       {"notes", required_argument, NULL, O_NOTES},
       {"no-recovery", no_argument, NULL, O_NO_RECOVERY},
+      {"stun-port", required_argument, NULL, O_STUN_PORT},
+      {"no-stun", no_argument, NULL, O_NO_STUN},
+      {"ice-server", required_argument, NULL, O_ICE_SERVER},
+      {"call-limit", required_argument, NULL, O_CALL_LIMIT},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V'},
       {NULL, 0, NULL, 0},
@@ -314,6 +375,25 @@ int main(int argc, char **argv) {
         break;
       case O_NO_RECOVERY:
         app.no_recovery = 1;
+        break;
+      case O_STUN_PORT:
+        if (parse_u64(optarg, 0, 65535, &v)) goto bad_value;
+        app.stun_port = (int)v;
+        app.stun_port_given = 1;
+        break;
+      case O_NO_STUN:
+        app.stun_port = -1;
+        break;
+      case O_ICE_SERVER:
+        if (strncmp(optarg, "stun:", 5) && strncmp(optarg, "turn:", 5) &&
+            strncmp(optarg, "turns:", 6))
+          goto bad_value;
+        if (app.call.num_ice_servers == MAX_ICE_SERVERS) goto bad_value;
+        app.ice_servers[app.call.num_ice_servers++] = optarg;
+        break;
+      case O_CALL_LIMIT:
+        if (parse_u64(optarg, 2, 1000, &v)) goto bad_value;
+        app.call.limit = (size_t)v;
         break;
       case 'h':
         usage(stdout);
@@ -359,6 +439,7 @@ int main(int argc, char **argv) {
   int code = serve(&app, host, (int)port, &hcfg, tls_cert, tls_key);
 
   uv_close((uv_handle_t *)&app.grace, NULL);
+  tc_stun_service_close(app.stun);
   if (app.io) tc_io_shutdown(app.io);
   uv_run(&app.loop, UV_RUN_DEFAULT);
   tc_http_server_free(app.http);

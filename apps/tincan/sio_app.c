@@ -164,6 +164,10 @@ int tc_sio_app_new(tc_http_server_t *http, const char *client_dir, int recovery,
   return tc_chat_attach(app->sio, http, log);
 }
 
+tc_sio_server_t *tc_sio_app_server(tc_sio_app_t *app) {
+  return app->sio;
+}
+
 void tc_sio_app_close(tc_sio_app_t *app) {
   if (app) tc_sio_server_close(app->sio);
 }

@@ -24,5 +24,7 @@ int tc_sio_app_new(tc_http_server_t *http, const char *client_dir, int recovery,
 
 /* Disconnects every client (at shutdown, so that long-polling requests end at once). */
 void tc_sio_app_close(tc_sio_app_t *app);
+/* The Socket.IO server, for more namespaces. */
+tc_sio_server_t *tc_sio_app_server(tc_sio_app_t *app);
 
 #endif
