@@ -45,6 +45,7 @@ bench: deps-bench $(BUILD)/CMakeCache.txt
 	bash bench/http_wrk.sh
 	bash bench/ws_echo.sh
 	bash bench/sio_echo.sh
+	bash bench/stun.sh
 
 # Longer runs than the ctest smoke runs, one fuzzer at a time; finds land in fuzz/corpus-run/.
 fuzz: deps $(TEST_BUILD)/CMakeCache.txt

@@ -150,7 +150,8 @@ int tc_io_connect(tc_io_t *io, const char *host, int port, tc_io_tls_ctx_t *tls,
  * bytes are valid during the call only and may be rewritten in place. Sending never queues: a
  * datagram the kernel cannot take at once is dropped (TC_EAGAIN), as the network might have
  * dropped it, which every protocol over UDP already survives and which keeps a flood from
- * growing memory. Datagrams larger than the buffer (64 KiB) are dropped unseen. */
+ * growing memory. A socket holds 1 MiB of buffer, to receive many datagrams per system call;
+ * datagrams larger than 64 KiB are dropped unseen. */
 typedef struct tc_io_udp tc_io_udp_t;
 typedef void (*tc_io_udp_recv_fn)(tc_io_udp_t *u, uint8_t *p, size_t len,
                                   const struct sockaddr *from, void *ud);
