@@ -5,7 +5,7 @@
 // Env: CHROMIUM (default /usr/bin/chromium), TINCAN_BUILD (where screenshots go), and those of
 // tests/interop/lib.mjs. Without Chromium a test is skipped (exit 77), except under CI=true.
 
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SRC, startTincan, stopAndCheck } from '../interop/lib.mjs';
@@ -13,8 +13,7 @@ import { SRC, startTincan, stopAndCheck } from '../interop/lib.mjs';
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export const SHOTS = join(process.env.TINCAN_BUILD || join(SRC, 'build'), 'screenshots');
 
-// The WebRTC feature switches are left out: a second --disable-features would replace
-// Playwright's own list, and none of the pages needs them.
+// The WebRTC switches are left to the tests that need them (withTincanAndChromium's chromiumArgs).
 export const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
                      '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
@@ -48,22 +47,45 @@ export function watchPage(page, { requests = false } = {}) {
   return problems;
 }
 
+// Playwright passes its own --disable-features, and Chromium reads only the last one given: a
+// test that disables more features starts Chromium through this script, which passes one
+// --disable-features with all of them.
+const MERGE_FEATURES = `#!/bin/sh
+features=
+for arg do
+  shift
+  case $arg in
+    --disable-features=*) features="\${features:+$features,}\${arg#--disable-features=}" ;;
+    *) set -- "$@" "$arg" ;;
+  esac
+done
+exec "@CHROMIUM@" "$@" \${features:+"--disable-features=$features"}
+`;
+
 // Starts tincan with args and Chromium with a fresh profile, and runs body(context, server).
+// chromiumArgs go after ARGS (a --disable-features among them adds to Playwright's list).
 // Whatever body throws fails the 'browser session' check; then the browser is closed, its profile
 // removed and tincan stopped, which must go cleanly (stopAndCheck).
-export async function withTincanAndChromium(t, args, body) {
+export async function withTincanAndChromium(t, args, body, { chromiumArgs = [] } = {}) {
   const { chromium } = await import('playwright-core');
   const server = await startTincan({ args });
-  const profile = mkdtempSync(join(tmpdir(), 'tincan-chromium-'));
+  const dir = mkdtempSync(join(tmpdir(), 'tincan-chromium-'));
   let context = null;
   try {
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 60000 });
+    let executablePath = CHROMIUM;
+    if (chromiumArgs.some((a) => a.startsWith('--disable-features='))) {
+      executablePath = join(dir, 'chromium');
+      writeFileSync(executablePath, MERGE_FEATURES.replace('@CHROMIUM@', CHROMIUM));
+      chmodSync(executablePath, 0o755);
+    }
+    context = await chromium.launchPersistentContext(join(dir, 'profile'), { executablePath, headless: true,
+                                                     args: [...ARGS, ...chromiumArgs], timeout: 60000 });
     await body(context, server);
   } catch (e) {
     t.bad('browser session', e.stack || String(e));
   } finally {
     if (context) await context.close().catch(() => {});
-    rmSync(profile, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
     await stopAndCheck(t, server);
   }
 }
