@@ -155,6 +155,18 @@ async function badInput(base) {
   });
 }
 
+// The default mesh limit: six in a room, the seventh refused.
+async function defaultLimit(base) {
+  await step('call: the default limit', async () => {
+    const peers = await Promise.all(Array.from({ length: 7 }, () => connect(base, MODES[0])));
+    const answers = [];
+    for (let i = 0; i < 7; i++) answers.push(await ask(peers[i], 'join', { room: 'six', name: `p${i}` }));
+    t.check('call: six join a room by default', answers.slice(0, 6).every((a) => a.id && a.peers), J(answers));
+    t.eq('call: the seventh is refused with code "full"', 'full', answers[6].code);
+    for (const s of peers) s.disconnect();
+  });
+}
+
 const limit = 3;
 const server = await startTincan({ args: ['--no-stun', '--call-limit', String(limit)] });
 const base = `http://127.0.0.1:${server.port}`;
@@ -165,5 +177,13 @@ try {
   for (const s of sockets) s.disconnect();
   await sleep(100);
   await stopAndCheck(t, server);
+}
+const plain = await startTincan({ args: ['--no-stun'] });
+try {
+  await defaultLimit(`http://127.0.0.1:${plain.port}`);
+} finally {
+  for (const s of sockets) s.disconnect();
+  await sleep(100);
+  await stopAndCheck(t, plain, 'tincan with the default limit');
   t.summary();
 }
