@@ -59,6 +59,11 @@ if ((${#missing[@]})); then
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null >/dev/null
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
     --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+  # coturn is here for its test clients; its packaged service would start a TURN server on 3478,
+  # the port tincan's own STUN server wants.
+  if [[ " ${missing[*]} " == *" coturn "* ]] && command -v systemctl >/dev/null 2>&1; then
+    "${as_root[@]}" systemctl disable --now coturn >/dev/null 2>&1 || true
+  fi
 fi
 
 # Interop tests use pinned npm packages when the repo declares some.
