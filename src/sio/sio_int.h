@@ -115,6 +115,29 @@ struct tc_sio_nsp {
 
 enum { SOCK_NEW = 0, SOCK_CONNECTED, SOCK_DONE };
 
+/* Bytes kept in one allocation of their own size; p is NULL when empty. */
+typedef struct sio_bytes {
+  uint8_t *p;
+  size_t len;
+} sio_bytes_t;
+
+int tc__sio_bytes_set(sio_bytes_t *b, const void *p, size_t len); /* 0 or TC_ENOMEM */
+void tc__sio_bytes_free(sio_bytes_t *b);
+
+/* A refusal waiting to be sent: the message, then its JSON data. */
+typedef struct sio_refusal {
+  size_t data_len;
+  char *msg;
+  uint8_t data[];
+} sio_refusal_t;
+
+struct sio_member {
+  sio_room_t *room; /* NULL for the socket's own room (see own_room) */
+  tc_sio_socket_t *s;
+  sio_member_t *rprev, *rnext; /* in the room */
+  sio_member_t *snext;         /* in the socket's list */
+};
+
 struct tc_sio_socket {
   tc_sio_nsp_t *nsp;
   sio_client_t *client;
@@ -124,7 +147,7 @@ struct tc_sio_socket {
   sio_ack_t *acks;
   char id[24];
   char pid[24]; /* "" without recovery */
-  int state;
+  uint8_t state;
   unsigned recovered : 1;
   unsigned mw_pending : 1;
   unsigned in_mw : 1;      /* a middleware is running: the socket must survive its client's close */
@@ -132,16 +155,21 @@ struct tc_sio_socket {
   unsigned early_next : 1; /* tc_sio_next was called inside the middleware */
   unsigned early_refused : 1;
   unsigned refused : 1;
-  size_t mw_next; /* index of the next middleware to run, across parent and own */
-  tc_buf_t auth;
-  tc_buf_t data;
+  unsigned in_own_room : 1; /* own_room is in the room named by id (see adapter.c) */
+  uint32_t mw_next;         /* index of the next middleware to run, across parent and own */
+  sio_bytes_t auth;         /* empty means "{}" */
+  sio_bytes_t data;
   void *user;
-  char *err_msg; /* a refusal waiting to be sent */
-  tc_buf_t err_data;
+  sio_refusal_t *err;
   uint64_t mark;  /* broadcast de-duplication: the generation that reached it last */
   uint64_t xmark; /* the generation that excluded it */
   tc_sio_socket_t *reap_next;
+  /* Its membership of the room named by its own id, which every connected socket has: kept
+   * here, and the room itself not kept at all, as the namespace's by_id map finds it. */
+  sio_member_t own_room;
 };
+
+#define SIO_MW_DONE UINT32_MAX
 
 struct sio_client {
   tc_sio_server_t *srv;
@@ -150,20 +178,12 @@ struct sio_client {
   tc_sio_socket_t *sockets; /* connected and connecting */
   tc_sio_decoder_t dec;
   sio_timer_t connect_timer;
-  tc_buf_t hs; /* the handshake: query, then (name, value) pairs, each length-prefixed */
-  size_t hs_query_len;
+  sio_bytes_t hs;       /* the handshake: query, then (name, value) pairs, each length-prefixed */
   unsigned closing : 1; /* no more output, no more input */
   unsigned gone : 1;    /* the transport reported its close */
   unsigned reaped : 1;
   size_t busy; /* sockets waiting for a middleware or a restore: they keep the client alive */
   sio_client_t *reap_next;
-};
-
-struct sio_member {
-  sio_room_t *room;
-  tc_sio_socket_t *s;
-  sio_member_t *rprev, *rnext; /* in the room */
-  sio_member_t *snext;         /* in the socket's list */
 };
 
 struct sio_room {
@@ -327,6 +347,8 @@ extern const sio_adapter_ops_t tc__sio_adapter_local;
 
 /* The local room index, which every adapter keeps. */
 int tc__sio_rooms_has(const tc_sio_socket_t *s, const char *room);
+/* The name of the room a membership is of. */
+const char *tc__sio_member_name(const sio_member_t *m);
 
 typedef struct sio_session {
   char sid[24];
