@@ -111,9 +111,15 @@ void tc__ws_shared_init(tc_ws_conn_shared_t *sh, int client,
   if (sh->h.on_frame) sh->wcfg.cb.on_frame = wsc_on_frame;
 }
 
+tc_ws_conn_t *tc__ws_conn_new(void) {
+  return calloc(1, sizeof(tc_ws_conn_t) + tc__ws_size());
+}
+
 int tc__ws_conn_start(tc_ws_conn_t *c, const tc_ws_deflate_params_t *dp) {
-  int r = tc_ws_new(&c->sh->wcfg, dp, c, &c->ws);
+  tc_ws_t *ws = (tc_ws_t *)(void *)(c + 1);
+  int r = tc__ws_init(ws, &c->sh->wcfg, dp, c);
   if (r) return r;
+  c->ws = ws;
   c->deflate = dp != NULL;
   c->last_rx = tc_io_now(tc_io_conn_io(c->io));
   tc_io_conn_set_handler(c->io, &tc__ws_conn_handler, c);
@@ -123,7 +129,7 @@ int tc__ws_conn_start(tc_ws_conn_t *c, const tc_ws_deflate_params_t *dp) {
 
 void tc__ws_conn_free(tc_ws_conn_t *c) {
   tc__ws_client_free(c->client);
-  tc_ws_free(c->ws);
+  if (c->ws) tc__ws_fini(c->ws);
   free(c);
 }
 
