@@ -63,9 +63,9 @@ struct tc_eio_socket {
 };
 
 struct tc_eio_shared {
-  size_t refs;
-  size_t len; /* of the message */
-  char *b64;  /* the polling form of a binary message ("b" + base64), made on first use */
+  tc_io_shared_t io; /* the WebSocket frame (without deflate), and the reference count */
+  size_t len;        /* of the message */
+  char *b64;         /* the polling form of a binary message ("b" + base64), made on first use */
   size_t b64_len;
   uint8_t hdr_len; /* of the WebSocket frame header */
   uint8_t binary;

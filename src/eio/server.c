@@ -402,7 +402,7 @@ static int wq_push(tc_eio_socket_t *s, int type, int binary, const void *p, size
   memcpy(w + 2, &l, sizeof l);
   if (m) {
     memcpy(w + WQ_HEAD, &m, sizeof m);
-    m->refs++;
+    m->io.refs++;
   } else if (len) {
     memcpy(w + WQ_HEAD, p, len);
   }
@@ -459,6 +459,12 @@ int tc__eio_send_packet(tc_eio_socket_t *s, int type, int binary, const void *p,
 
 /* ---- shared packets -------------------------------------------------------------------------- */
 
+static void shared_free(tc_io_shared_t *io) {
+  tc_eio_shared_t *m = (tc_eio_shared_t *)(void *)io;
+  free(m->b64);
+  free(m);
+}
+
 tc_eio_shared_t *tc_eio_shared_new(int binary, const void *p, size_t len) {
   size_t plen = len + (binary ? 0 : 1);
   if (plen < len) return NULL;
@@ -466,7 +472,7 @@ tc_eio_shared_t *tc_eio_shared_new(int binary, const void *p, size_t len) {
   size_t h = tc_ws_frame_write(hdr, 1, 0, binary ? TC_WS_OP_BINARY : TC_WS_OP_TEXT, plen, NULL);
   tc_eio_shared_t *m = malloc(sizeof *m + h + plen);
   if (!m) return NULL;
-  m->refs = 1;
+  m->io = (tc_io_shared_t){.refs = 1, .p = m->frame, .len = h + plen, .free = shared_free};
   m->len = len;
   m->b64 = NULL;
   m->b64_len = 0;
@@ -480,9 +486,7 @@ tc_eio_shared_t *tc_eio_shared_new(int binary, const void *p, size_t len) {
 }
 
 void tc_eio_shared_unref(tc_eio_shared_t *m) {
-  if (!m || --m->refs) return;
-  free(m->b64);
-  free(m);
+  if (m) tc_io_shared_unref(&m->io);
 }
 
 const char *tc__eio_shared_b64(tc_eio_shared_t *m, size_t *len) {

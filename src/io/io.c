@@ -74,7 +74,9 @@ struct tc_io_conn {
   uv_tcp_t tcp; /* first, so a handle pointer is a connection pointer */
   tc_io_t *io;
   const tc_io_handler_t *h;
-  tc_buf_t out; /* queued, not yet handed to the kernel */
+  /* Queued, not yet handed to the kernel. With out_shared it borrows a tc_io_shared_t instead:
+   * p is the shared object, off how much of it is sent, len how much is left, cap 0. */
+  tc_buf_t out;
   tc_io_conn_x_t *x;
   /* all connections, for shutdown */
   tc_io_conn_t *prev, *next;
@@ -96,6 +98,7 @@ struct tc_io_conn {
   unsigned delivering : 1;
   unsigned peer_eof : 1;
   unsigned linger : 1; /* closed in answer to input: the peer may still be sending */
+  unsigned out_shared : 1;
 };
 
 struct tc_io_listener {
@@ -158,6 +161,41 @@ static int io_buf_reserve(tc_io_t *io, tc_buf_t *b, size_t n) {
   if (!b->p && n >= 4096 && io->nspares) *b = io->spares[--io->nspares];
   return tc_buf_reserve(b, n);
 }
+/* ---- borrowed output ------------------------------------------------------------------------- */
+
+void tc_io_shared_unref(tc_io_shared_t *m) {
+  if (m && --m->refs == 0) m->free(m);
+}
+
+static tc_io_shared_t *out_borrowed(const tc_io_conn_t *c) {
+  return c->out_shared ? (tc_io_shared_t *)(void *)c->out.p : NULL;
+}
+
+/* Lets go of the output, borrowed or owned. */
+static void out_release(tc_io_conn_t *c) {
+  tc_io_shared_t *m = out_borrowed(c);
+  if (m) {
+    c->out = (tc_buf_t){0};
+    c->out_shared = 0;
+    tc_io_shared_unref(m);
+    return;
+  }
+  io_buf_drop(c->io, &c->out);
+}
+
+/* Turns borrowed output into a copy of its own, so that more can follow it. */
+static int out_own(tc_io_conn_t *c) {
+  tc_io_shared_t *m = out_borrowed(c);
+  if (!m) return 0;
+  size_t off = c->out.off, len = c->out.len;
+  c->out = (tc_buf_t){0};
+  c->out_shared = 0;
+  int r = io_buf_reserve(c->io, &c->out, len);
+  if (!r) tc_buf_append(&c->out, m->p + off, len);
+  tc_io_shared_unref(m);
+  return r;
+}
+
 static tc__tls_t *conn_tls(const tc_io_conn_t *c) {
   return c->x ? c->x->tls : NULL;
 }
@@ -460,7 +498,7 @@ static void on_conn_closed(uv_handle_t *h) {
   } else if (c->h && c->h->on_close) {
     c->h->on_close(c, c->close_err);
   }
-  io_buf_drop(io, &c->out);
+  out_release(c);
   if (x) {
     tc__tls_free(x->tls);
     io_buf_drop(io, &x->in);
@@ -651,6 +689,17 @@ static int conn_encrypt(tc_io_conn_t *c) {
   }
 }
 
+/* One send() per call: what libuv's uv_try_write does, minus the file layer's write path, and
+ * with no SIGPIPE. Only called while libuv holds no write of ours. Bytes sent, or -1. */
+static ssize_t conn_send(tc_io_conn_t *c, const uint8_t *p, size_t len) {
+  for (;;) {
+    ssize_t n = send(c->tcp.io_watcher.fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+  }
+}
+
 static int conn_has_files(const tc_io_conn_t *c) {
   return c->x && c->x->files;
 }
@@ -668,17 +717,21 @@ static void conn_flush(tc_io_conn_t *c) {
     }
     tc_buf_t *w = tls ? tc__tls_wire(tls) : &c->out;
     if (w->len > 0) {
-      uv_buf_t b = uv_buf_init((char *)tc_buf_data(w), (unsigned)w->len);
-      int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-      if (n == UV_EAGAIN) n = 0;
+      tc_io_shared_t *m = tls ? NULL : out_borrowed(c);
+      ssize_t n = conn_send(c, m ? m->p + w->off : tc_buf_data(w), w->len);
       if (n < 0) {
         tc_io_conn_abort(c, TC_EIO);
         return;
       }
-      tc_buf_consume(w, (size_t)n);
+      if (m) {
+        w->off += (size_t)n;
+        w->len -= (size_t)n;
+      } else {
+        tc_buf_consume(w, (size_t)n);
+      }
       if (w->len > 0) {
         /* Hand the rest to libuv; new output keeps queueing meanwhile. */
-        if (conn_ensure_writer(c) < 0) {
+        if (out_own(c) < 0 || conn_ensure_writer(c) < 0) {
           tc_io_conn_abort(c, TC_ENOMEM);
           return;
         }
@@ -690,7 +743,10 @@ static void conn_flush(tc_io_conn_t *c) {
         return;
       }
       /* An emptied buffer goes back: an idle connection keeps nothing. */
-      io_buf_drop(c->io, w);
+      if (tls)
+        io_buf_drop(c->io, w);
+      else
+        out_release(c);
       if (tls) continue;
     }
     if (tls) {
@@ -729,8 +785,24 @@ int tc_io_conn_write(tc_io_conn_t *c, const void *p, size_t len) {
   return 0;
 }
 
+int tc_io_conn_write_shared(tc_io_conn_t *c, tc_io_shared_t *m) {
+  if (c->closing) return TC_ECLOSED;
+  if (c->out.len || c->out_shared || c->writing || m->len == 0 ||
+      (c->x && (c->x->tls || c->x->files)))
+    return tc_io_conn_write(c, m->p, m->len);
+  if (tc_io_conn_pending(c) + m->len > c->io->cfg.max_output) return TC_E2BIG;
+  /* Nothing waits to be sent: borrow the bytes instead of copying them. */
+  io_buf_drop(c->io, &c->out);
+  m->refs++;
+  c->out = (tc_buf_t){.p = (uint8_t *)(void *)m, .len = m->len};
+  c->out_shared = 1;
+  schedule_flush(c);
+  return 0;
+}
+
 tc_buf_t *tc_io_conn_outbuf(tc_io_conn_t *c) {
   if (c->x && c->x->files_tail) return &c->x->files_tail->after;
+  if (c->out_shared && out_own(c) < 0) tc_io_conn_abort(c, TC_ENOMEM);
   /* Large answers are common right after large requests: lend a spare before malloc. */
   if (!c->out.p && c->io->nspares) c->out = c->io->spares[--c->io->nspares];
   return &c->out;
@@ -750,7 +822,7 @@ int tc_io_conn_sendfile(tc_io_conn_t *c, int fd, uint64_t offset, uint64_t len) 
     return 0;
   }
   tc_io_conn_x_t *x = conn_x(c);
-  tc_io_file_t *f = x ? calloc(1, sizeof *f) : NULL;
+  tc_io_file_t *f = x && out_own(c) == 0 ? calloc(1, sizeof *f) : NULL;
   if (!f) {
     close(fd);
     return TC_ENOMEM;

@@ -127,10 +127,7 @@ static void local_del_all(tc_sio_socket_t *s) {
 
 /* ---- Selecting sockets ----------------------------------------------------------------------- */
 
-typedef struct {
-  tc_sio_socket_t **v;
-  size_t n, cap;
-} sockvec_t;
+typedef sio_sockvec_t sockvec_t;
 
 static int vec_push(sockvec_t *v, tc_sio_socket_t *s) {
   if (v->n == v->cap) {
@@ -532,7 +529,11 @@ static int broadcast_one(tc_sio_nsp_t *nsp, void *ud) {
     tc_slice_t payload = {tc_buf_data(&srv->scratch) + head, srv->scratch.len - head};
     r = store_packet(nsp, b->t, off, payload, e);
   }
-  sockvec_t v = {0};
+  /* The list of the previous broadcast, reused; a broadcast made while this one sends (none
+   * is today) would take a fresh one. */
+  sockvec_t v = srv->recipients;
+  srv->recipients = (sockvec_t){0};
+  v.n = 0;
   if (!r) r = select_sockets(nsp, b->t, &v);
   size_t nmsg = 1 + e->num_attachments;
   void **msgs = r || !v.n ? NULL : calloc(nmsg, sizeof *msgs);
@@ -552,7 +553,10 @@ static int broadcast_one(tc_sio_nsp_t *nsp, void *ud) {
   for (size_t i = 0; msgs && i < nmsg; i++)
     if (msgs[i]) srv->tr->shared_unref(msgs[i]);
   free(msgs);
-  free(v.v);
+  if (!srv->recipients.v && v.cap <= 65536)
+    srv->recipients = v;
+  else
+    free(v.v);
   return r;
 }
 

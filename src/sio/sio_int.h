@@ -43,6 +43,12 @@ void tc__sio_map_free(sio_map_t *m);
  * allowed. */
 void *tc__sio_map_next(const sio_map_t *m, size_t *i);
 
+/* A growable list of sockets. */
+typedef struct sio_sockvec {
+  tc_sio_socket_t **v;
+  size_t n, cap;
+} sio_sockvec_t;
+
 /* A deadline in the server's heap; embedded in whatever waits. */
 typedef struct sio_timer {
   uint64_t due;
@@ -242,8 +248,9 @@ struct tc_sio_server {
   tc_sio_socket_t *reap_sockets;
   tc_sio_nsp_t *reap_nsps;
 
-  tc_buf_t scratch; /* encoding of one packet at a time */
-  tc_buf_t name;    /* the unescaped name of the event being dispatched */
+  tc_buf_t scratch;         /* encoding of one packet at a time */
+  sio_sockvec_t recipients; /* a broadcast's, kept for the next one (empty while in use) */
+  tc_buf_t name;            /* the unescaped name of the event being dispatched */
   char yeast_prev[16];
   uint64_t yeast_seed;
   unsigned freeing : 1;

@@ -173,6 +173,13 @@ int tc_ws_conn_send_frames(tc_ws_conn_t *c, const void *p, size_t len) {
   return tc_io_conn_write(c->io, p, len);
 }
 
+int tc_ws_conn_send_shared(tc_ws_conn_t *c, tc_io_shared_t *m) {
+  if (tc_ws_state(c->ws) != TC_WS_OPEN) return TC_ECLOSED;
+  int q = wsc_check_queue(c);
+  if (q) return q;
+  return tc_io_conn_write_shared(c->io, m);
+}
+
 int tc_ws_conn_ping(tc_ws_conn_t *c, const void *p, size_t len) {
   if (tc_io_conn_is_closing(c->io)) return TC_ECLOSED;
   return wsc_after_send(c, tc_ws_send_ping(c->ws, p, len, tc_io_conn_outbuf(c->io)));
