@@ -216,7 +216,6 @@ tc_eio_socket_t *tc__eio_session_new(tc_eio_server_t *srv, int websocket) {
 
 void tc__eio_session_free(tc_eio_socket_t *s) {
   tc__eio_wq_clear(s);
-  tc_buf_free(&s->wq);
   free(s);
 }
 
@@ -393,9 +392,10 @@ enum { WQ_BINARY = 1, WQ_SHARED = 2 };
 static int wq_push(tc_eio_socket_t *s, int type, int binary, const void *p, size_t len,
                    tc_eio_shared_t *m) {
   size_t n = m ? sizeof m : len;
-  int r = tc_buf_reserve(&s->wq, WQ_HEAD + n);
+  if (!s->wq && !(s->wq = calloc(1, sizeof *s->wq))) return TC_ENOMEM;
+  int r = tc_buf_reserve(s->wq, WQ_HEAD + n);
   if (r) return r;
-  uint8_t *w = tc_buf_tail(&s->wq);
+  uint8_t *w = tc_buf_tail(s->wq);
   w[0] = (uint8_t)type;
   w[1] = (uint8_t)((binary ? WQ_BINARY : 0) | (m ? WQ_SHARED : 0));
   uint64_t l = n;
@@ -406,7 +406,7 @@ static int wq_push(tc_eio_socket_t *s, int type, int binary, const void *p, size
   } else if (len) {
     memcpy(w + WQ_HEAD, p, len);
   }
-  tc_buf_commit(&s->wq, WQ_HEAD + n);
+  tc_buf_commit(s->wq, WQ_HEAD + n);
   return 0;
 }
 
@@ -415,8 +415,11 @@ int tc__eio_wq_each(tc_eio_socket_t *s,
                               size_t len, tc_eio_shared_t *m, void *ud),
                     void *ud) {
   /* The queue is taken first: fn may queue again (it never does today, but the order must hold). */
-  tc_buf_t q = s->wq;
-  s->wq = (tc_buf_t){0};
+  tc_buf_t *qp = s->wq;
+  s->wq = NULL;
+  if (!qp) return 0;
+  tc_buf_t q = *qp;
+  free(qp);
   if (!q.len) {
     tc_buf_free(&q);
     return 0;
@@ -444,8 +447,7 @@ static int wq_drop(tc_eio_socket_t *s, int type, int binary, const uint8_t *p, s
 }
 
 void tc__eio_wq_clear(tc_eio_socket_t *s) {
-  if (s->wq.len) tc__eio_wq_each(s, wq_drop, NULL);
-  tc_buf_free(&s->wq);
+  tc__eio_wq_each(s, wq_drop, NULL);
 }
 
 int tc__eio_send_packet(tc_eio_socket_t *s, int type, int binary, const void *p, size_t len) {
@@ -526,7 +528,7 @@ void tc_eio_close(tc_eio_socket_t *s) {
   if (s->state != EIO_OPEN) return;
   s->state = EIO_CLOSING;
   /* Queued packets go out with the next GET first; the close follows once they have. */
-  if (s->wq.len && !s->websocket) return;
+  if (tc__eio_wq_len(s) && !s->websocket) return;
   tc__eio_close_transport(s);
 }
 
@@ -551,7 +553,7 @@ void *tc_eio_data(const tc_eio_socket_t *s) {
 }
 
 uint64_t tc_eio_buffered(const tc_eio_socket_t *s) {
-  return s->wq.len + (s->ws ? tc_ws_conn_buffered(s->ws) : 0);
+  return tc__eio_wq_len(s) + (s->ws ? tc_ws_conn_buffered(s->ws) : 0);
 }
 
 /* ---- requests -------------------------------------------------------------------------------- */

@@ -118,7 +118,7 @@ static void upgrade_complete(eio_upgrade_t *up) {
   s->ws = c;
   s->websocket = 1;
   s->ws_b64 = b64 != 0;
-  if (s->wq.len) {
+  if (tc__eio_wq_len(s)) {
     tc__eio_wq_each(s, flush_entry, NULL);
     tc__eio_drained(s);
   }

@@ -80,8 +80,6 @@ struct tc_io_conn {
   tc_io_conn_x_t *x;
   /* all connections, for shutdown */
   tc_io_conn_t *prev, *next;
-  /* connections with output to flush this turn */
-  tc_io_conn_t *next_flush;
   /* the timeout queue this connection waits in */
   tc_io_timeouts_t *tq;
   tc_io_conn_t *tq_prev, *tq_next;
@@ -125,7 +123,9 @@ struct tc_io {
   uv_idle_t redeliver_h;
   tc_io_conn_t *conns;
   size_t nconns;
-  tc_io_conn_t *flush_list, *flush_tail;
+  /* connections with output to flush this turn, in the order they queued it */
+  tc_io_conn_t **flushq;
+  size_t nflush, capflush;
   /* connections with bytes to deliver again after a resume */
   tc_io_conn_t **redeliver;
   size_t nredeliver, capredeliver;
@@ -221,31 +221,35 @@ static void conn_deliver(tc_io_conn_t *c);
 static void schedule_flush(tc_io_conn_t *c) {
   if (c->in_flush || c->uv_closing) return;
   tc_io_t *io = c->io;
-  c->in_flush = 1;
-  c->next_flush = NULL;
-  if (io->flush_list) {
-    io->flush_tail->next_flush = c;
-  } else {
-    uv_prepare_start(&io->flush_h, on_prepare);
-    io->flush_list = c;
+  if (io->nflush == io->capflush) {
+    size_t cap = io->capflush ? io->capflush * 2 : 64;
+    tc_io_conn_t **q = realloc(io->flushq, cap * sizeof *q);
+    if (!q) {
+      /* Output that can never be flushed: the connection cannot go on. */
+      tc_io_conn_abort(c, TC_ENOMEM);
+      return;
+    }
+    io->flushq = q;
+    io->capflush = cap;
   }
-  io->flush_tail = c;
+  c->in_flush = 1;
+  if (!io->nflush) uv_prepare_start(&io->flush_h, on_prepare);
+  io->flushq[io->nflush++] = c;
 }
 
-/* "Write before sleep": every connection that queued output this turn gets one flush. */
+/* "Write before sleep": every connection that queued output this turn gets one flush. Those
+ * that queue more meanwhile join the end and get theirs in this pass too. Entries of
+ * connections closed meanwhile were cleared. */
 static void on_prepare(uv_prepare_t *h) {
   tc_io_t *io = container_of(h, tc_io_t, flush_h);
-  while (io->flush_list) {
-    tc_io_conn_t *list = io->flush_list;
-    io->flush_list = io->flush_tail = NULL;
-    while (list) {
-      tc_io_conn_t *c = list;
-      list = c->next_flush;
-      c->in_flush = 0;
-      c->next_flush = NULL;
-      conn_flush(c);
-    }
+  for (size_t i = 0; i < io->nflush; i++) {
+    tc_io_conn_t *c = io->flushq[i];
+    if (!c) continue;
+    io->flushq[i] = NULL;
+    c->in_flush = 0;
+    conn_flush(c);
   }
+  io->nflush = 0;
   uv_prepare_stop(&io->flush_h);
 }
 
@@ -341,6 +345,7 @@ void tc_io_free(tc_io_t *io) {
   uv_run(io->loop, UV_RUN_NOWAIT);
   while (io->nspares) tc_buf_free(&io->spares[--io->nspares]);
   free(io->redeliver);
+  free(io->flushq);
   free(io->rbuf);
   free(io);
 }
@@ -456,24 +461,13 @@ void tc_io_conn_set_timeout(tc_io_conn_t *c, tc_io_timeouts_t *q) {
 /* ---- connections ------------------------------------------------------------------------------
  */
 
-static void list_remove(tc_io_conn_t **head, tc_io_conn_t *c, size_t link_off) {
-  for (tc_io_conn_t **pp = head; *pp; pp = (tc_io_conn_t **)((char *)*pp + link_off)) {
-    if (*pp == c) {
-      *pp = *(tc_io_conn_t **)((char *)c + link_off);
-      return;
-    }
-  }
-}
-
 static void on_conn_closed(uv_handle_t *h) {
   tc_io_conn_t *c = (tc_io_conn_t *)h;
   tc_io_t *io = c->io;
   /* Rare enough (closed while output or a redelivery was pending) to walk the lists. */
   if (c->in_flush) {
-    list_remove(&io->flush_list, c, offsetof(tc_io_conn_t, next_flush));
-    if (io->flush_tail == c)
-      for (io->flush_tail = io->flush_list; io->flush_tail && io->flush_tail->next_flush;)
-        io->flush_tail = io->flush_tail->next_flush;
+    for (size_t i = 0; i < io->nflush; i++)
+      if (io->flushq[i] == c) io->flushq[i] = NULL;
   }
   if (c->in_redeliver) {
     for (size_t i = 0; i < io->nredeliver; i++)

@@ -24,9 +24,9 @@ typedef struct sio_store sio_store_t;
  * the entry exists). Open addressing with linear probing and backward-shift deletion. */
 typedef struct sio_map_slot {
   const char *key;
-  size_t klen;
-  uint64_t hash;
   void *val;
+  uint32_t hash; /* the low half of the key's hash: enough for caps up to 2^32 */
+  uint32_t klen;
 } sio_map_slot_t;
 
 typedef struct sio_map {
@@ -151,8 +151,9 @@ struct tc_sio_socket {
   tc_sio_socket_t *nprev, *nnext; /* the namespace's connected sockets */
   sio_member_t *rooms;
   sio_ack_t *acks;
-  char id[24];
-  char pid[24]; /* "" without recovery */
+  /* Ids are 20 characters (tc__sio_random_id), or a kept session's, which came from one. */
+  char id[21];
+  char pid[21]; /* "" without recovery */
   uint8_t state;
   unsigned recovered : 1;
   unsigned mw_pending : 1;
@@ -358,8 +359,8 @@ int tc__sio_rooms_has(const tc_sio_socket_t *s, const char *room);
 const char *tc__sio_member_name(const sio_member_t *m);
 
 typedef struct sio_session {
-  char sid[24];
-  char pid[24];
+  char sid[21];
+  char pid[21];
   char **rooms;
   size_t nrooms;
   tc_buf_t data;
