@@ -43,8 +43,6 @@ struct tc_ws_conn {
   unsigned deflate : 1;
 };
 
-extern const tc_io_handler_t tc__ws_conn_handler;
-
 /* The endpoint without an allocation of its own (ws.c): its size, and setting it up and
  * tearing it down in memory the caller provides (tc_ws_new's errors). */
 size_t tc__ws_size(void);
