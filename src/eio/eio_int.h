@@ -44,7 +44,6 @@ typedef struct eio_upgrade {
 
 struct tc_eio_socket {
   tc_eio_server_t *srv;
-  tc_eio_socket_t *hnext; /* the sid table's chain */
   void *data;
   eio_tnode_t hb;           /* the heartbeat: next ping, pong wait, or closing wait */
   tc_ws_conn_t *ws;         /* the WebSocket transport, once it is the current one */

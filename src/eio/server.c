@@ -130,28 +130,27 @@ static size_t sid_hash(const char *sid, size_t len) {
   return (size_t)(h ^ (h >> 29));
 }
 
+/* Open addressing with linear probing: a session carries no chain link. At most 3/4 full. */
 static tc_eio_socket_t *table_find(const tc_eio_server_t *srv, const char *sid, size_t len) {
   if (!srv->nbuckets || len != 20) return NULL;
-  tc_eio_socket_t *s = srv->buckets[sid_hash(sid, len) & (srv->nbuckets - 1)];
-  for (; s; s = s->hnext)
-    if (memcmp(s->sid, sid, 20) == 0) return s;
+  size_t mask = srv->nbuckets - 1;
+  for (size_t i = sid_hash(sid, len) & mask; srv->buckets[i]; i = (i + 1) & mask)
+    if (memcmp(srv->buckets[i]->sid, sid, 20) == 0) return srv->buckets[i];
   return NULL;
+}
+
+static void table_put(tc_eio_socket_t **b, size_t n, tc_eio_socket_t *s) {
+  size_t i = sid_hash(s->sid, 20) & (n - 1);
+  while (b[i]) i = (i + 1) & (n - 1);
+  b[i] = s;
 }
 
 static int table_grow(tc_eio_server_t *srv) {
   size_t n = srv->nbuckets ? srv->nbuckets * 2 : 64;
   tc_eio_socket_t **b = calloc(n, sizeof *b);
   if (!b) return TC_ENOMEM;
-  for (size_t i = 0; i < srv->nbuckets; i++) {
-    tc_eio_socket_t *s = srv->buckets[i];
-    while (s) {
-      tc_eio_socket_t *next = s->hnext;
-      size_t k = sid_hash(s->sid, 20) & (n - 1);
-      s->hnext = b[k];
-      b[k] = s;
-      s = next;
-    }
-  }
+  for (size_t i = 0; i < srv->nbuckets; i++)
+    if (srv->buckets[i]) table_put(b, n, srv->buckets[i]);
   free(srv->buckets);
   srv->buckets = b;
   srv->nbuckets = n;
@@ -160,13 +159,11 @@ static int table_grow(tc_eio_server_t *srv) {
 
 int tc__eio_session_add(tc_eio_socket_t *s) {
   tc_eio_server_t *srv = s->srv;
-  if (srv->count >= srv->nbuckets) {
+  if ((srv->count + 1) * 4 > srv->nbuckets * 3) {
     int r = table_grow(srv);
     if (r) return r;
   }
-  size_t k = sid_hash(s->sid, 20) & (srv->nbuckets - 1);
-  s->hnext = srv->buckets[k];
-  srv->buckets[k] = s;
+  table_put(srv->buckets, srv->nbuckets, s);
   srv->count++;
   return 0;
 }
@@ -174,14 +171,19 @@ int tc__eio_session_add(tc_eio_socket_t *s) {
 static void table_remove(tc_eio_socket_t *s) {
   tc_eio_server_t *srv = s->srv;
   if (!srv->nbuckets) return;
-  tc_eio_socket_t **pp = &srv->buckets[sid_hash(s->sid, 20) & (srv->nbuckets - 1)];
-  for (; *pp; pp = &(*pp)->hnext) {
-    if (*pp == s) {
-      *pp = s->hnext;
-      s->hnext = NULL;
-      srv->count--;
-      return;
-    }
+  size_t mask = srv->nbuckets - 1, i = sid_hash(s->sid, 20) & mask;
+  while (srv->buckets[i] && srv->buckets[i] != s) i = (i + 1) & mask;
+  if (!srv->buckets[i]) return; /* never added */
+  srv->buckets[i] = NULL;
+  srv->count--;
+  /* Backward shift: later entries of the run move into the hole unless their home lies
+   * cyclically in (i, j], so that every entry stays reachable from its home. */
+  for (size_t j = (i + 1) & mask; srv->buckets[j]; j = (j + 1) & mask) {
+    size_t home = sid_hash(srv->buckets[j]->sid, 20) & mask;
+    if (i <= j ? (home > i && home <= j) : (home > i || home <= j)) continue;
+    srv->buckets[i] = srv->buckets[j];
+    srv->buckets[j] = NULL;
+    i = j;
   }
 }
 

@@ -356,7 +356,7 @@ static void local_persist(tc_sio_socket_t *s) {
     if (!(ss->rooms[ss->nrooms] = strdup(tc__sio_member_name(m)))) goto fail;
     ss->nrooms++;
   }
-  if (s->data.len && tc_buf_append(&ss->data, s->data.p, s->data.len) < 0) goto fail;
+  if (s->data && tc_buf_append(&ss->data, s->data->p, s->data->len) < 0) goto fail;
   ss->disconnected_at = tc__sio_now(s->nsp->srv);
   sio_session_t *old = tc__sio_map_get(&st->sessions, ss->pid, strlen(ss->pid));
   if (tc__sio_map_put(&st->sessions, ss->pid, strlen(ss->pid), ss) < 0) goto fail;

@@ -27,6 +27,7 @@ static int copy_handshake(sio_client_t *c, const tc_http_request_t *req) {
   return r;
 }
 
+/* Only called with a copy present. */
 static tc_slice_t get_field(const sio_bytes_t *b, size_t *pos) {
   uint32_t n;
   memcpy(&n, b->p + *pos, sizeof n);
@@ -36,8 +37,8 @@ static tc_slice_t get_field(const sio_bytes_t *b, size_t *pos) {
 }
 
 int tc_sio_header(const tc_sio_socket_t *s, const char *name, tc_slice_t *value) {
-  const sio_bytes_t *b = &s->client->hs;
-  if (!b->len) return 0;
+  const sio_bytes_t *b = s->client->hs;
+  if (!b) return 0;
   size_t pos = 0;
   get_field(b, &pos);
   while (pos < b->len) {
@@ -52,8 +53,8 @@ int tc_sio_header(const tc_sio_socket_t *s, const char *name, tc_slice_t *value)
 }
 
 tc_slice_t tc_sio_query(const tc_sio_socket_t *s) {
-  const sio_bytes_t *b = &s->client->hs;
-  if (!b->len) return (tc_slice_t){0};
+  const sio_bytes_t *b = s->client->hs;
+  if (!b) return (tc_slice_t){0};
   size_t pos = 0;
   return get_field(b, &pos);
 }

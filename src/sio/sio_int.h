@@ -121,14 +121,19 @@ struct tc_sio_nsp {
 
 enum { SOCK_NEW = 0, SOCK_CONNECTED, SOCK_DONE };
 
-/* Bytes kept in one allocation of their own size; p is NULL when empty. */
+/* Bytes kept with their length in one allocation of their own size; a NULL pointer to one
+ * means none. */
 typedef struct sio_bytes {
-  uint8_t *p;
   size_t len;
+  uint8_t p[];
 } sio_bytes_t;
 
-int tc__sio_bytes_set(sio_bytes_t *b, const void *p, size_t len); /* 0 or TC_ENOMEM */
-void tc__sio_bytes_free(sio_bytes_t *b);
+/* Replaces *b with a copy of p[0..len) (NULL when len is 0). 0, or TC_ENOMEM with *b NULL. */
+int tc__sio_bytes_set(sio_bytes_t **b, const void *p, size_t len);
+void tc__sio_bytes_free(sio_bytes_t **b);
+static inline tc_slice_t tc__sio_bytes_slice(const sio_bytes_t *b) {
+  return b ? (tc_slice_t){b->p, b->len} : (tc_slice_t){NULL, 0};
+}
 
 /* A refusal waiting to be sent: the message, then its JSON data. */
 typedef struct sio_refusal {
@@ -164,8 +169,8 @@ struct tc_sio_socket {
   unsigned refused : 1;
   unsigned in_own_room : 1; /* own_room is in the room named by id (see adapter.c) */
   uint32_t mw_next;         /* index of the next middleware to run, across parent and own */
-  sio_bytes_t auth;         /* empty means "{}" */
-  sio_bytes_t data;
+  sio_bytes_t *auth;        /* none means "{}" */
+  sio_bytes_t *data;
   void *user;
   sio_refusal_t *err;
   uint64_t mark;  /* broadcast de-duplication: the generation that reached it last */
@@ -185,11 +190,11 @@ struct sio_client {
   tc_sio_socket_t *sockets; /* connected and connecting */
   tc_sio_decoder_t dec;
   sio_timer_t connect_timer;
-  sio_bytes_t hs;       /* the handshake: query, then (name, value) pairs, each length-prefixed */
+  sio_bytes_t *hs;      /* the handshake: query, then (name, value) pairs, each length-prefixed */
   unsigned closing : 1; /* no more output, no more input */
   unsigned gone : 1;    /* the transport reported its close */
   unsigned reaped : 1;
-  size_t busy; /* sockets waiting for a middleware or a restore: they keep the client alive */
+  uint32_t busy; /* sockets waiting for a middleware or a restore: they keep the client alive */
   sio_client_t *reap_next;
 };
 

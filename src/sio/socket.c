@@ -520,7 +520,7 @@ tc_sio_nsp_t *tc_sio_socket_nsp(const tc_sio_socket_t *s) {
 }
 
 tc_slice_t tc_sio_auth(const tc_sio_socket_t *s) {
-  return s->auth.len ? (tc_slice_t){s->auth.p, s->auth.len} : TC_SLICE_LIT("{}");
+  return s->auth ? tc__sio_bytes_slice(s->auth) : TC_SLICE_LIT("{}");
 }
 
 int tc_sio_recovered(const tc_sio_socket_t *s) {
@@ -553,7 +553,7 @@ int tc_sio_set_data(tc_sio_socket_t *s, tc_slice_t json) {
 }
 
 tc_slice_t tc_sio_data(const tc_sio_socket_t *s) {
-  return (tc_slice_t){s->data.p, s->data.len};
+  return tc__sio_bytes_slice(s->data);
 }
 
 int tc_sio_join(tc_sio_socket_t *s, const char *room) {

@@ -96,19 +96,21 @@ void *tc__sio_map_next(const sio_map_t *m, size_t *i) {
 
 /* ---- Exact-size bytes ------------------------------------------------------------------------ */
 
-int tc__sio_bytes_set(sio_bytes_t *b, const void *p, size_t len) {
-  uint8_t *n = len ? malloc(len) : NULL;
-  if (n) memcpy(n, p, len);
-  free(b->p);
+int tc__sio_bytes_set(sio_bytes_t **b, const void *p, size_t len) {
+  sio_bytes_t *n = len ? malloc(sizeof *n + len) : NULL;
+  if (n) {
+    n->len = len;
+    memcpy(n->p, p, len);
+  }
   /* On failure the old bytes are gone too, as when a reset buffer fails to take the new. */
-  b->p = n;
-  b->len = n ? len : 0;
+  free(*b);
+  *b = n;
   return len && !n ? TC_ENOMEM : 0;
 }
 
-void tc__sio_bytes_free(sio_bytes_t *b) {
-  free(b->p);
-  *b = (sio_bytes_t){0};
+void tc__sio_bytes_free(sio_bytes_t **b) {
+  free(*b);
+  *b = NULL;
 }
 
 /* ---- Ids ------------------------------------------------------------------------------------- */
