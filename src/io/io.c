@@ -686,8 +686,10 @@ static int conn_encrypt(tc_io_conn_t *c) {
 /* One send() per call: what libuv's uv_try_write does, minus the file layer's write path, and
  * with no SIGPIPE. Only called while libuv holds no write of ours. Bytes sent, or -1. */
 static ssize_t conn_send(tc_io_conn_t *c, const uint8_t *p, size_t len) {
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) < 0) return -1;
   for (;;) {
-    ssize_t n = send(c->tcp.io_watcher.fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    ssize_t n = send(fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n >= 0) return n;
     if (errno == EINTR) continue;
     return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
