@@ -107,6 +107,21 @@ int tc_io_conn_tcp_info(tc_io_conn_t *c, tc_io_tcp_info_t *out);
 
 /* Queues a copy of p[0..len) for sending. TC_ECLOSED after close, TC_E2BIG past max_output. */
 int tc_io_conn_write(tc_io_conn_t *c, const void *p, size_t len);
+
+/* Bytes that many connections send alike (a broadcast's frame), reference-counted. Its maker
+ * sets refs to 1, p and len, and free, which tc_io_shared_unref calls when the last reference
+ * goes. p[0..len) must not change while any reference is held. */
+typedef struct tc_io_shared {
+  size_t refs;
+  const uint8_t *p;
+  size_t len;
+  void (*free)(struct tc_io_shared *m);
+} tc_io_shared_t;
+void tc_io_shared_unref(tc_io_shared_t *m);
+/* Queues m's bytes, as tc_io_conn_write does. When nothing else waits to be sent, the
+ * connection takes a reference instead of a copy and sends straight from m; otherwise, or once
+ * more output is queued behind them, they are copied. Errors as tc_io_conn_write. */
+int tc_io_conn_write_shared(tc_io_conn_t *c, tc_io_shared_t *m);
 /* The output buffer itself, for serialisers that append in place; call tc_io_conn_wrote after. */
 tc_buf_t *tc_io_conn_outbuf(tc_io_conn_t *c);
 void tc_io_conn_wrote(tc_io_conn_t *c);

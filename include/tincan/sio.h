@@ -98,13 +98,8 @@ int tc_sio_packet_encode(tc_buf_t *out, const tc_sio_packet_t *pkt);
  * except a binary one, whose attachments are the binary messages that follow it. */
 typedef struct tc_sio_decoder {
   size_t max_attachments; /* 0 means 10 */
-  /* private */
-  tc_buf_t text;
-  tc_buf_t bins;
-  size_t *offs;
-  tc_slice_t *atts;
-  size_t nbins;
-  tc_sio_packet_t pkt;
+  /* private: a binary packet and its attachments, allocated only while there is one */
+  struct tc__sio_binary *bin;
 } tc_sio_decoder_t;
 
 typedef struct tc_sio_message {

@@ -305,6 +305,9 @@ int tc_ws_conn_send_fragment(tc_ws_conn_t *c, int opcode, const void *p, size_t 
  * permessage-deflate): a message framed once and sent to many connections. Errors as
  * tc_ws_conn_send. */
 int tc_ws_conn_send_frames(tc_ws_conn_t *c, const void *p, size_t len);
+/* The same for frames shared by many connections: the connection keeps a reference to m rather
+ * than a copy when it can (tc_io_conn_write_shared). */
+int tc_ws_conn_send_shared(tc_ws_conn_t *c, tc_io_shared_t *m);
 int tc_ws_conn_ping(tc_ws_conn_t *c, const void *p, size_t len);
 /* Starts the closing handshake; the TCP connection closes when the peer answers, or after the
  * close timeout. */

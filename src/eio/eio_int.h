@@ -44,14 +44,14 @@ typedef struct eio_upgrade {
 
 struct tc_eio_socket {
   tc_eio_server_t *srv;
-  tc_eio_socket_t *hnext; /* the sid table's chain */
   void *data;
   eio_tnode_t hb;           /* the heartbeat: next ping, pong wait, or closing wait */
   tc_ws_conn_t *ws;         /* the WebSocket transport, once it is the current one */
   tc_http_exchange_t *poll; /* the long-polling GET waiting for packets */
   eio_upgrade_t *up;
-  /* Packets waiting for a GET: entries of type, flags, length and bytes (or a shared packet). */
-  tc_buf_t wq;
+  /* Packets waiting for a GET: entries of type, flags, length and bytes (or a shared packet).
+   * Allocated only while there are some (tc__eio_wq_len). */
+  tc_buf_t *wq;
   char sid[21];
   uint8_t state; /* EIO_* */
   uint8_t nest;  /* calls in progress that use the socket: it is freed when the last returns */
@@ -63,9 +63,9 @@ struct tc_eio_socket {
 };
 
 struct tc_eio_shared {
-  size_t refs;
-  size_t len; /* of the message */
-  char *b64;  /* the polling form of a binary message ("b" + base64), made on first use */
+  tc_io_shared_t io; /* the WebSocket frame (without deflate), and the reference count */
+  size_t len;        /* of the message */
+  char *b64;         /* the polling form of a binary message ("b" + base64), made on first use */
   size_t b64_len;
   uint8_t hdr_len; /* of the WebSocket frame header */
   uint8_t binary;
@@ -154,6 +154,9 @@ int tc__eio_verify(tc_eio_server_t *srv, const tc_http_request_t *req, const eio
 int tc__eio_is_v4(const eio_query_t *q);
 int tc__eio_query_transport(const tc_eio_server_t *srv, const eio_query_t *q);
 void tc__eio_wq_clear(tc_eio_socket_t *s);
+static inline size_t tc__eio_wq_len(const tc_eio_socket_t *s) {
+  return s->wq ? s->wq->len : 0;
+}
 /* Calls fn for each queued packet in order (shared ones as m), then empties the queue. */
 int tc__eio_wq_each(tc_eio_socket_t *s,
                     int (*fn)(tc_eio_socket_t *s, int type, int binary, const uint8_t *p,

@@ -48,7 +48,7 @@ void tc__eio_poll_flush(tc_eio_socket_t *s, const char *extra) {
   if (!x) return;
   tc_buf_t *b = &s->srv->body;
   tc_buf_reset(b);
-  int had = s->wq.len > 0;
+  int had = tc__eio_wq_len(s) > 0;
   int first = 1;
   int r = tc__eio_wq_each(s, encode_entry, &first);
   for (const char *e = extra; !r && e && *e; e++) {
@@ -97,7 +97,7 @@ static int on_get(tc_eio_socket_t *s, tc_http_exchange_t *x) {
   tc__eio_add_poll_headers(x, tc_http_request(x));
   s->poll = x;
   tc__eio_enter(s);
-  if (s->wq.len) {
+  if (tc__eio_wq_len(s)) {
     tc__eio_poll_flush(s, NULL);
   } else if (s->should_close) {
     tc__eio_poll_answer(s, "61");
@@ -168,7 +168,7 @@ static int on_post(tc_eio_socket_t *s, tc_http_exchange_t *x) {
     failed = 1;
   }
   /* What the packets made the application send goes out in one answer. */
-  if (s->state != EIO_CLOSED && s->poll && s->wq.len) tc__eio_poll_flush(s, NULL);
+  if (s->state != EIO_CLOSED && s->poll && tc__eio_wq_len(s)) tc__eio_poll_flush(s, NULL);
   tc__eio_leave(s);
   if (failed) {
     /* Node destroys the POST's connection here; an empty 400 says the same more politely. */

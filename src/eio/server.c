@@ -130,28 +130,27 @@ static size_t sid_hash(const char *sid, size_t len) {
   return (size_t)(h ^ (h >> 29));
 }
 
+/* Open addressing with linear probing: a session carries no chain link. At most 3/4 full. */
 static tc_eio_socket_t *table_find(const tc_eio_server_t *srv, const char *sid, size_t len) {
   if (!srv->nbuckets || len != 20) return NULL;
-  tc_eio_socket_t *s = srv->buckets[sid_hash(sid, len) & (srv->nbuckets - 1)];
-  for (; s; s = s->hnext)
-    if (memcmp(s->sid, sid, 20) == 0) return s;
+  size_t mask = srv->nbuckets - 1;
+  for (size_t i = sid_hash(sid, len) & mask; srv->buckets[i]; i = (i + 1) & mask)
+    if (memcmp(srv->buckets[i]->sid, sid, 20) == 0) return srv->buckets[i];
   return NULL;
+}
+
+static void table_put(tc_eio_socket_t **b, size_t n, tc_eio_socket_t *s) {
+  size_t i = sid_hash(s->sid, 20) & (n - 1);
+  while (b[i]) i = (i + 1) & (n - 1);
+  b[i] = s;
 }
 
 static int table_grow(tc_eio_server_t *srv) {
   size_t n = srv->nbuckets ? srv->nbuckets * 2 : 64;
   tc_eio_socket_t **b = calloc(n, sizeof *b);
   if (!b) return TC_ENOMEM;
-  for (size_t i = 0; i < srv->nbuckets; i++) {
-    tc_eio_socket_t *s = srv->buckets[i];
-    while (s) {
-      tc_eio_socket_t *next = s->hnext;
-      size_t k = sid_hash(s->sid, 20) & (n - 1);
-      s->hnext = b[k];
-      b[k] = s;
-      s = next;
-    }
-  }
+  for (size_t i = 0; i < srv->nbuckets; i++)
+    if (srv->buckets[i]) table_put(b, n, srv->buckets[i]);
   free(srv->buckets);
   srv->buckets = b;
   srv->nbuckets = n;
@@ -160,13 +159,11 @@ static int table_grow(tc_eio_server_t *srv) {
 
 int tc__eio_session_add(tc_eio_socket_t *s) {
   tc_eio_server_t *srv = s->srv;
-  if (srv->count >= srv->nbuckets) {
+  if ((srv->count + 1) * 4 > srv->nbuckets * 3) {
     int r = table_grow(srv);
     if (r) return r;
   }
-  size_t k = sid_hash(s->sid, 20) & (srv->nbuckets - 1);
-  s->hnext = srv->buckets[k];
-  srv->buckets[k] = s;
+  table_put(srv->buckets, srv->nbuckets, s);
   srv->count++;
   return 0;
 }
@@ -174,14 +171,19 @@ int tc__eio_session_add(tc_eio_socket_t *s) {
 static void table_remove(tc_eio_socket_t *s) {
   tc_eio_server_t *srv = s->srv;
   if (!srv->nbuckets) return;
-  tc_eio_socket_t **pp = &srv->buckets[sid_hash(s->sid, 20) & (srv->nbuckets - 1)];
-  for (; *pp; pp = &(*pp)->hnext) {
-    if (*pp == s) {
-      *pp = s->hnext;
-      s->hnext = NULL;
-      srv->count--;
-      return;
-    }
+  size_t mask = srv->nbuckets - 1, i = sid_hash(s->sid, 20) & mask;
+  while (srv->buckets[i] && srv->buckets[i] != s) i = (i + 1) & mask;
+  if (!srv->buckets[i]) return; /* never added */
+  srv->buckets[i] = NULL;
+  srv->count--;
+  /* Backward shift: later entries of the run move into the hole unless their home lies
+   * cyclically in (i, j], so that every entry stays reachable from its home. */
+  for (size_t j = (i + 1) & mask; srv->buckets[j]; j = (j + 1) & mask) {
+    size_t home = sid_hash(srv->buckets[j]->sid, 20) & mask;
+    if (i <= j ? (home > i && home <= j) : (home > i || home <= j)) continue;
+    srv->buckets[i] = srv->buckets[j];
+    srv->buckets[j] = NULL;
+    i = j;
   }
 }
 
@@ -216,7 +218,6 @@ tc_eio_socket_t *tc__eio_session_new(tc_eio_server_t *srv, int websocket) {
 
 void tc__eio_session_free(tc_eio_socket_t *s) {
   tc__eio_wq_clear(s);
-  tc_buf_free(&s->wq);
   free(s);
 }
 
@@ -393,20 +394,21 @@ enum { WQ_BINARY = 1, WQ_SHARED = 2 };
 static int wq_push(tc_eio_socket_t *s, int type, int binary, const void *p, size_t len,
                    tc_eio_shared_t *m) {
   size_t n = m ? sizeof m : len;
-  int r = tc_buf_reserve(&s->wq, WQ_HEAD + n);
+  if (!s->wq && !(s->wq = calloc(1, sizeof *s->wq))) return TC_ENOMEM;
+  int r = tc_buf_reserve(s->wq, WQ_HEAD + n);
   if (r) return r;
-  uint8_t *w = tc_buf_tail(&s->wq);
+  uint8_t *w = tc_buf_tail(s->wq);
   w[0] = (uint8_t)type;
   w[1] = (uint8_t)((binary ? WQ_BINARY : 0) | (m ? WQ_SHARED : 0));
   uint64_t l = n;
   memcpy(w + 2, &l, sizeof l);
   if (m) {
     memcpy(w + WQ_HEAD, &m, sizeof m);
-    m->refs++;
+    m->io.refs++;
   } else if (len) {
     memcpy(w + WQ_HEAD, p, len);
   }
-  tc_buf_commit(&s->wq, WQ_HEAD + n);
+  tc_buf_commit(s->wq, WQ_HEAD + n);
   return 0;
 }
 
@@ -415,8 +417,11 @@ int tc__eio_wq_each(tc_eio_socket_t *s,
                               size_t len, tc_eio_shared_t *m, void *ud),
                     void *ud) {
   /* The queue is taken first: fn may queue again (it never does today, but the order must hold). */
-  tc_buf_t q = s->wq;
-  s->wq = (tc_buf_t){0};
+  tc_buf_t *qp = s->wq;
+  s->wq = NULL;
+  if (!qp) return 0;
+  tc_buf_t q = *qp;
+  free(qp);
   if (!q.len) {
     tc_buf_free(&q);
     return 0;
@@ -444,8 +449,7 @@ static int wq_drop(tc_eio_socket_t *s, int type, int binary, const uint8_t *p, s
 }
 
 void tc__eio_wq_clear(tc_eio_socket_t *s) {
-  if (s->wq.len) tc__eio_wq_each(s, wq_drop, NULL);
-  tc_buf_free(&s->wq);
+  tc__eio_wq_each(s, wq_drop, NULL);
 }
 
 int tc__eio_send_packet(tc_eio_socket_t *s, int type, int binary, const void *p, size_t len) {
@@ -459,6 +463,12 @@ int tc__eio_send_packet(tc_eio_socket_t *s, int type, int binary, const void *p,
 
 /* ---- shared packets -------------------------------------------------------------------------- */
 
+static void shared_free(tc_io_shared_t *io) {
+  tc_eio_shared_t *m = (tc_eio_shared_t *)(void *)io;
+  free(m->b64);
+  free(m);
+}
+
 tc_eio_shared_t *tc_eio_shared_new(int binary, const void *p, size_t len) {
   size_t plen = len + (binary ? 0 : 1);
   if (plen < len) return NULL;
@@ -466,7 +476,7 @@ tc_eio_shared_t *tc_eio_shared_new(int binary, const void *p, size_t len) {
   size_t h = tc_ws_frame_write(hdr, 1, 0, binary ? TC_WS_OP_BINARY : TC_WS_OP_TEXT, plen, NULL);
   tc_eio_shared_t *m = malloc(sizeof *m + h + plen);
   if (!m) return NULL;
-  m->refs = 1;
+  m->io = (tc_io_shared_t){.refs = 1, .p = m->frame, .len = h + plen, .free = shared_free};
   m->len = len;
   m->b64 = NULL;
   m->b64_len = 0;
@@ -480,9 +490,7 @@ tc_eio_shared_t *tc_eio_shared_new(int binary, const void *p, size_t len) {
 }
 
 void tc_eio_shared_unref(tc_eio_shared_t *m) {
-  if (!m || --m->refs) return;
-  free(m->b64);
-  free(m);
+  if (m) tc_io_shared_unref(&m->io);
 }
 
 const char *tc__eio_shared_b64(tc_eio_shared_t *m, size_t *len) {
@@ -522,7 +530,7 @@ void tc_eio_close(tc_eio_socket_t *s) {
   if (s->state != EIO_OPEN) return;
   s->state = EIO_CLOSING;
   /* Queued packets go out with the next GET first; the close follows once they have. */
-  if (s->wq.len && !s->websocket) return;
+  if (tc__eio_wq_len(s) && !s->websocket) return;
   tc__eio_close_transport(s);
 }
 
@@ -547,7 +555,7 @@ void *tc_eio_data(const tc_eio_socket_t *s) {
 }
 
 uint64_t tc_eio_buffered(const tc_eio_socket_t *s) {
-  return s->wq.len + (s->ws ? tc_ws_conn_buffered(s->ws) : 0);
+  return tc__eio_wq_len(s) + (s->ws ? tc_ws_conn_buffered(s->ws) : 0);
 }
 
 /* ---- requests -------------------------------------------------------------------------------- */

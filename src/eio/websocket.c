@@ -62,7 +62,7 @@ int tc__eio_ws_send_shared(tc_eio_socket_t *s, tc_eio_shared_t *m) {
   if (tc_ws_conn_deflate(c))
     return tc_ws_conn_send(c, m->binary ? TC_WS_OP_BINARY : TC_WS_OP_TEXT, m->frame + m->hdr_len,
                            plen);
-  return tc_ws_conn_send_frames(c, m->frame, m->hdr_len + plen);
+  return tc_ws_conn_send_shared(c, &m->io);
 }
 
 void tc__eio_ws_drop(tc_ws_conn_t *c) {
@@ -118,7 +118,7 @@ static void upgrade_complete(eio_upgrade_t *up) {
   s->ws = c;
   s->websocket = 1;
   s->ws_b64 = b64 != 0;
-  if (s->wq.len) {
+  if (tc__eio_wq_len(s)) {
     tc__eio_wq_each(s, flush_entry, NULL);
     tc__eio_drained(s);
   }
@@ -224,10 +224,12 @@ int tc__eio_ws_init(tc_eio_server_t *srv) {
     /* Node's perMessageDeflate threshold. */
     cfg.deflate.threshold = 1024;
   }
-  static const tc_ws_handlers_t h = {
+  /* Without an on_drain of its own the server needs no word of drained sockets: a broadcast
+   * then costs no callback per recipient once its bytes are out. */
+  tc_ws_handlers_t h = {
       .on_open = ws_on_open,
       .on_message = ws_on_message,
-      .on_drain = ws_on_drain,
+      .on_drain = srv->h.on_drain ? ws_on_drain : NULL,
       .on_close = ws_on_close,
   };
   return tc_ws_endpoint_new(srv->http, &cfg, &h, srv, &srv->ep);

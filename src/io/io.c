@@ -57,26 +57,33 @@ struct tc_io_timeouts {
   struct tc_io_timeouts *next_q;
 };
 
+/* What only some connections need: held input, a partial write, files, a shutdown, TLS, an
+ * outgoing connect. Allocated the first time one of them is, so that an idle plain connection
+ * carries one pointer for all of it. */
+typedef struct tc_io_conn_x {
+  tc_buf_t in; /* bytes the handler left unconsumed; empty (and unallocated) when idle */
+  tc_io_file_t *files, *files_tail;
+  tc_io_writer_t *writer;
+  uv_shutdown_t *sreq;
+  tc__tls_t *tls;
+  struct connect_req *connecting; /* outgoing, until ready or failed */
+} tc_io_conn_x_t;
+
+/* The handler's user data lives in tcp.data. */
 struct tc_io_conn {
   uv_tcp_t tcp; /* first, so a handle pointer is a connection pointer */
   tc_io_t *io;
   const tc_io_handler_t *h;
-  void *ud;
-  tc_buf_t in;  /* bytes the handler left unconsumed; empty (and unallocated) when idle */
-  tc_buf_t out; /* queued, not yet handed to the kernel */
-  tc_io_file_t *files, *files_tail;
-  tc_io_writer_t *writer;
-  uv_shutdown_t *sreq;
+  /* Queued, not yet handed to the kernel. With out_shared it borrows a tc_io_shared_t instead:
+   * p is the shared object, off how much of it is sent, len how much is left, cap 0. */
+  tc_buf_t out;
+  tc_io_conn_x_t *x;
   /* all connections, for shutdown */
   tc_io_conn_t *prev, *next;
-  /* connections with output to flush this turn, or bytes to deliver again after resume */
-  tc_io_conn_t *next_flush, *next_redeliver;
   /* the timeout queue this connection waits in */
   tc_io_timeouts_t *tq;
   tc_io_conn_t *tq_prev, *tq_next;
   uint64_t deadline;
-  tc__tls_t *tls;
-  struct connect_req *connecting; /* outgoing, until ready or failed */
   int close_err;
   unsigned tls_notified : 1;
   unsigned writing : 1;
@@ -89,6 +96,7 @@ struct tc_io_conn {
   unsigned delivering : 1;
   unsigned peer_eof : 1;
   unsigned linger : 1; /* closed in answer to input: the peer may still be sending */
+  unsigned out_shared : 1;
 };
 
 struct tc_io_listener {
@@ -115,8 +123,12 @@ struct tc_io {
   uv_idle_t redeliver_h;
   tc_io_conn_t *conns;
   size_t nconns;
-  tc_io_conn_t *flush_list, *flush_tail;
-  tc_io_conn_t *redeliver_list;
+  /* connections with output to flush this turn, in the order they queued it */
+  tc_io_conn_t **flushq;
+  size_t nflush, capflush;
+  /* connections with bytes to deliver again after a resume */
+  tc_io_conn_t **redeliver;
+  size_t nredeliver, capredeliver;
   tc_io_listener_t *listeners;
   tc_io_timeouts_t *linger_q;
   tc_io_sig_t *sigs;
@@ -149,6 +161,54 @@ static int io_buf_reserve(tc_io_t *io, tc_buf_t *b, size_t n) {
   if (!b->p && n >= 4096 && io->nspares) *b = io->spares[--io->nspares];
   return tc_buf_reserve(b, n);
 }
+/* ---- borrowed output ------------------------------------------------------------------------- */
+
+void tc_io_shared_unref(tc_io_shared_t *m) {
+  if (m && --m->refs == 0) m->free(m);
+}
+
+static tc_io_shared_t *out_borrowed(const tc_io_conn_t *c) {
+  return c->out_shared ? (tc_io_shared_t *)(void *)c->out.p : NULL;
+}
+
+/* Lets go of the output, borrowed or owned. */
+static void out_release(tc_io_conn_t *c) {
+  tc_io_shared_t *m = out_borrowed(c);
+  if (m) {
+    c->out = (tc_buf_t){0};
+    c->out_shared = 0;
+    tc_io_shared_unref(m);
+    return;
+  }
+  io_buf_drop(c->io, &c->out);
+}
+
+/* Turns borrowed output into a copy of its own, so that more can follow it. */
+static int out_own(tc_io_conn_t *c) {
+  tc_io_shared_t *m = out_borrowed(c);
+  if (!m) return 0;
+  size_t off = c->out.off, len = c->out.len;
+  c->out = (tc_buf_t){0};
+  c->out_shared = 0;
+  int r = io_buf_reserve(c->io, &c->out, len);
+  if (!r) tc_buf_append(&c->out, m->p + off, len);
+  tc_io_shared_unref(m);
+  return r;
+}
+
+static tc__tls_t *conn_tls(const tc_io_conn_t *c) {
+  return c->x ? c->x->tls : NULL;
+}
+
+static size_t conn_in_len(const tc_io_conn_t *c) {
+  return c->x ? c->x->in.len : 0;
+}
+
+static tc_io_conn_x_t *conn_x(tc_io_conn_t *c) {
+  if (!c->x) c->x = calloc(1, sizeof *c->x);
+  return c->x;
+}
+
 static void on_tq_timer(uv_timer_t *t);
 static void on_prepare(uv_prepare_t *h);
 static void conn_deliver(tc_io_conn_t *c);
@@ -161,46 +221,54 @@ static void conn_deliver(tc_io_conn_t *c);
 static void schedule_flush(tc_io_conn_t *c) {
   if (c->in_flush || c->uv_closing) return;
   tc_io_t *io = c->io;
-  c->in_flush = 1;
-  c->next_flush = NULL;
-  if (io->flush_list) {
-    io->flush_tail->next_flush = c;
-  } else {
-    uv_prepare_start(&io->flush_h, on_prepare);
-    io->flush_list = c;
+  if (io->nflush == io->capflush) {
+    size_t cap = io->capflush ? io->capflush * 2 : 64;
+    tc_io_conn_t **q = realloc(io->flushq, cap * sizeof *q);
+    if (!q) {
+      /* Output that can never be flushed: the connection cannot go on. */
+      tc_io_conn_abort(c, TC_ENOMEM);
+      return;
+    }
+    io->flushq = q;
+    io->capflush = cap;
   }
-  io->flush_tail = c;
+  c->in_flush = 1;
+  if (!io->nflush) uv_prepare_start(&io->flush_h, on_prepare);
+  io->flushq[io->nflush++] = c;
 }
 
-/* "Write before sleep": every connection that queued output this turn gets one flush. */
+/* "Write before sleep": every connection that queued output this turn gets one flush. Those
+ * that queue more meanwhile join the end and get theirs in this pass too. Entries of
+ * connections closed meanwhile were cleared. */
 static void on_prepare(uv_prepare_t *h) {
   tc_io_t *io = container_of(h, tc_io_t, flush_h);
-  while (io->flush_list) {
-    tc_io_conn_t *list = io->flush_list;
-    io->flush_list = io->flush_tail = NULL;
-    while (list) {
-      tc_io_conn_t *c = list;
-      list = c->next_flush;
-      c->in_flush = 0;
-      c->next_flush = NULL;
-      conn_flush(c);
-    }
+  for (size_t i = 0; i < io->nflush; i++) {
+    tc_io_conn_t *c = io->flushq[i];
+    if (!c) continue;
+    io->flushq[i] = NULL;
+    c->in_flush = 0;
+    conn_flush(c);
   }
+  io->nflush = 0;
   uv_prepare_stop(&io->flush_h);
 }
 
 static void on_idle(uv_idle_t *h) {
   tc_io_t *io = container_of(h, tc_io_t, redeliver_h);
-  tc_io_conn_t *list = io->redeliver_list;
-  io->redeliver_list = NULL;
-  while (list) {
-    tc_io_conn_t *c = list;
-    list = c->next_redeliver;
+  /* In the order they asked; those that ask again meanwhile wait for the next turn. Entries of
+   * connections closed meanwhile were cleared. */
+  size_t n = io->nredeliver;
+  for (size_t i = 0; i < n; i++) {
+    tc_io_conn_t *c = io->redeliver[i];
+    io->redeliver[i] = NULL;
+    if (!c) continue;
     c->in_redeliver = 0;
-    c->next_redeliver = NULL;
     if (!c->closing && !c->paused) conn_deliver(c);
   }
-  if (!io->redeliver_list) uv_idle_stop(&io->redeliver_h);
+  size_t left = io->nredeliver - n;
+  memmove(io->redeliver, io->redeliver + n, left * sizeof *io->redeliver);
+  io->nredeliver = left;
+  if (!io->nredeliver) uv_idle_stop(&io->redeliver_h);
 }
 
 int tc_io_new(uv_loop_t *loop, const tc_io_config_t *cfg, tc_io_t **out) {
@@ -276,6 +344,8 @@ void tc_io_free(tc_io_t *io) {
   uv_close((uv_handle_t *)&io->redeliver_h, on_io_handle_closed);
   uv_run(io->loop, UV_RUN_NOWAIT);
   while (io->nspares) tc_buf_free(&io->spares[--io->nspares]);
+  free(io->redeliver);
+  free(io->flushq);
   free(io->rbuf);
   free(io);
 }
@@ -391,36 +461,29 @@ void tc_io_conn_set_timeout(tc_io_conn_t *c, tc_io_timeouts_t *q) {
 /* ---- connections ------------------------------------------------------------------------------
  */
 
-static void list_remove(tc_io_conn_t **head, tc_io_conn_t *c, size_t link_off) {
-  for (tc_io_conn_t **pp = head; *pp; pp = (tc_io_conn_t **)((char *)*pp + link_off)) {
-    if (*pp == c) {
-      *pp = *(tc_io_conn_t **)((char *)c + link_off);
-      return;
-    }
-  }
-}
-
 static void on_conn_closed(uv_handle_t *h) {
   tc_io_conn_t *c = (tc_io_conn_t *)h;
   tc_io_t *io = c->io;
   /* Rare enough (closed while output or a redelivery was pending) to walk the lists. */
   if (c->in_flush) {
-    list_remove(&io->flush_list, c, offsetof(tc_io_conn_t, next_flush));
-    if (io->flush_tail == c)
-      for (io->flush_tail = io->flush_list; io->flush_tail && io->flush_tail->next_flush;)
-        io->flush_tail = io->flush_tail->next_flush;
+    for (size_t i = 0; i < io->nflush; i++)
+      if (io->flushq[i] == c) io->flushq[i] = NULL;
   }
-  if (c->in_redeliver) list_remove(&io->redeliver_list, c, offsetof(tc_io_conn_t, next_redeliver));
+  if (c->in_redeliver) {
+    for (size_t i = 0; i < io->nredeliver; i++)
+      if (io->redeliver[i] == c) io->redeliver[i] = NULL;
+  }
   if (c->prev)
     c->prev->next = c->next;
   else
     io->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   io->nconns--;
-  if (c->connecting) {
+  tc_io_conn_x_t *x = c->x;
+  if (x && x->connecting) {
     /* Never got as far as ready: the one who asked hears of the failure instead. */
-    connect_req_t *cr = c->connecting;
-    c->connecting = NULL;
+    connect_req_t *cr = x->connecting;
+    x->connecting = NULL;
     cr->on_connect(NULL, c->close_err ? c->close_err : TC_ECLOSED, cr->ud);
     if (cr->in_flight)
       cr->c = NULL;
@@ -429,21 +492,24 @@ static void on_conn_closed(uv_handle_t *h) {
   } else if (c->h && c->h->on_close) {
     c->h->on_close(c, c->close_err);
   }
-  tc__tls_free(c->tls);
-  io_buf_drop(io, &c->in);
-  io_buf_drop(io, &c->out);
-  while (c->files) {
-    tc_io_file_t *f = c->files;
-    c->files = f->next;
-    close(f->fd);
-    tc_buf_free(&f->after);
-    free(f);
+  out_release(c);
+  if (x) {
+    tc__tls_free(x->tls);
+    io_buf_drop(io, &x->in);
+    while (x->files) {
+      tc_io_file_t *f = x->files;
+      x->files = f->next;
+      close(f->fd);
+      tc_buf_free(&f->after);
+      free(f);
+    }
+    if (x->writer) {
+      io_buf_drop(io, &x->writer->buf);
+      free(x->writer);
+    }
+    free(x->sreq);
+    free(x);
   }
-  if (c->writer) {
-    io_buf_drop(io, &c->writer->buf);
-    free(c->writer);
-  }
-  free(c->sreq);
   free(c);
 }
 
@@ -488,14 +554,14 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 }
 
 static void conn_start_shutdown(tc_io_conn_t *c) {
-  if (c->sreq || c->uv_closing) return;
-  c->sreq = calloc(1, sizeof *c->sreq);
-  if (!c->sreq) {
+  if ((c->x && c->x->sreq) || c->uv_closing) return;
+  tc_io_conn_x_t *x = conn_x(c);
+  if (!x || !(x->sreq = calloc(1, sizeof *x->sreq))) {
     conn_finish_close(c);
     return;
   }
-  c->sreq->data = c;
-  if (uv_shutdown(c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) < 0) conn_finish_close(c);
+  x->sreq->data = c;
+  if (uv_shutdown(x->sreq, (uv_stream_t *)&c->tcp, on_shutdown) < 0) conn_finish_close(c);
 }
 
 void tc_io_conn_close(tc_io_conn_t *c, int err) {
@@ -528,7 +594,7 @@ static void on_write_done(uv_write_t *req, int status) {
 
 /* Hands w->buf to libuv, which writes it when the socket is writable. */
 static int conn_write_async(tc_io_conn_t *c) {
-  tc_io_writer_t *w = c->writer;
+  tc_io_writer_t *w = c->x->writer;
   w->req.data = c;
   uv_buf_t b = uv_buf_init((char *)tc_buf_data(&w->buf), (unsigned)w->buf.len);
   if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write_done) < 0) return TC_EIO;
@@ -537,15 +603,17 @@ static int conn_write_async(tc_io_conn_t *c) {
 }
 
 static int conn_ensure_writer(tc_io_conn_t *c) {
-  if (c->writer) return 0;
-  c->writer = calloc(1, sizeof *c->writer);
-  return c->writer ? 0 : TC_ENOMEM;
+  tc_io_conn_x_t *x = conn_x(c);
+  if (!x) return TC_ENOMEM;
+  if (x->writer) return 0;
+  x->writer = calloc(1, sizeof *x->writer);
+  return x->writer ? 0 : TC_ENOMEM;
 }
 
 /* Sends the head file range. Returns 1 when the range is done, 0 when the rest waits for a
  * write to finish, or an error. */
 static int conn_send_file(tc_io_conn_t *c) {
-  tc_io_file_t *f = c->files;
+  tc_io_file_t *f = c->x->files;
   int sock;
   if (uv_fileno((uv_handle_t *)&c->tcp, &sock) < 0) return TC_EIO;
   while (f->left > 0) {
@@ -565,10 +633,11 @@ static int conn_send_file(tc_io_conn_t *c) {
     int r = conn_ensure_writer(c);
     if (r) return r;
     size_t chunk = f->left < TC_IO_FALLBACK_CHUNK ? (size_t)f->left : TC_IO_FALLBACK_CHUNK;
-    if ((r = tc_buf_reserve(&c->writer->buf, chunk))) return r;
-    ssize_t got = pread(f->fd, tc_buf_tail(&c->writer->buf), chunk, (off_t)f->off);
+    tc_buf_t *wb = &c->x->writer->buf;
+    if ((r = tc_buf_reserve(wb, chunk))) return r;
+    ssize_t got = pread(f->fd, tc_buf_tail(wb), chunk, (off_t)f->off);
     if (got <= 0) return TC_EIO;
-    tc_buf_commit(&c->writer->buf, (size_t)got);
+    tc_buf_commit(wb, (size_t)got);
     f->off += (uint64_t)got;
     f->left -= (uint64_t)got;
     if ((r = conn_write_async(c))) return r;
@@ -578,9 +647,10 @@ static int conn_send_file(tc_io_conn_t *c) {
 }
 
 static void conn_pop_file(tc_io_conn_t *c) {
-  tc_io_file_t *f = c->files;
-  c->files = f->next;
-  if (!c->files) c->files_tail = NULL;
+  tc_io_conn_x_t *x = c->x;
+  tc_io_file_t *f = x->files;
+  x->files = f->next;
+  if (!x->files) x->files_tail = NULL;
   close(f->fd);
   /* out is empty here: the bytes queued after the file become the head of the output */
   tc_buf_free(&c->out);
@@ -591,13 +661,14 @@ static void conn_pop_file(tc_io_conn_t *c) {
 /* TLS: turns queued plaintext, file ranges included, into ciphertext waiting for the socket
  * (which the TLS state holds, so plain connections carry no room for it). */
 static int conn_encrypt(tc_io_conn_t *c) {
-  if (!tc__tls_handshake_done(c->tls)) return 0;
+  tc__tls_t *tls = c->x->tls;
+  if (!tc__tls_handshake_done(tls)) return 0;
   for (;;) {
-    int r = tc__tls_write(c->tls, &c->out, tc__tls_wire(c->tls));
+    int r = tc__tls_write(tls, &c->out, tc__tls_wire(tls));
     if (r) return r;
     /* Keep at most about a socket buffer of ciphertext ahead: files are read as it drains. */
-    if (!c->files || tc__tls_wire(c->tls)->len >= TC_IO_FALLBACK_CHUNK * 4) return 0;
-    tc_io_file_t *f = c->files;
+    if (!c->x->files || tc__tls_wire(tls)->len >= TC_IO_FALLBACK_CHUNK * 4) return 0;
+    tc_io_file_t *f = c->x->files;
     if (f->left == 0) {
       conn_pop_file(c);
       continue;
@@ -612,53 +683,77 @@ static int conn_encrypt(tc_io_conn_t *c) {
   }
 }
 
+/* One send() per call: what libuv's uv_try_write does, minus the file layer's write path, and
+ * with no SIGPIPE. Only called while libuv holds no write of ours. Bytes sent, or -1. */
+static ssize_t conn_send(tc_io_conn_t *c, const uint8_t *p, size_t len) {
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) < 0) return -1;
+  for (;;) {
+    ssize_t n = send(fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+  }
+}
+
+static int conn_has_files(const tc_io_conn_t *c) {
+  return c->x && c->x->files;
+}
+
 static void conn_flush(tc_io_conn_t *c) {
   if (c->writing || c->uv_closing) return;
+  tc__tls_t *tls = conn_tls(c);
   for (;;) {
-    if (c->tls) {
+    if (tls) {
       int r = conn_encrypt(c);
       if (r) {
         tc_io_conn_abort(c, r);
         return;
       }
     }
-    tc_buf_t *w = c->tls ? tc__tls_wire(c->tls) : &c->out;
+    tc_buf_t *w = tls ? tc__tls_wire(tls) : &c->out;
     if (w->len > 0) {
-      uv_buf_t b = uv_buf_init((char *)tc_buf_data(w), (unsigned)w->len);
-      int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-      if (n == UV_EAGAIN) n = 0;
+      tc_io_shared_t *m = tls ? NULL : out_borrowed(c);
+      ssize_t n = conn_send(c, m ? m->p + w->off : tc_buf_data(w), w->len);
       if (n < 0) {
         tc_io_conn_abort(c, TC_EIO);
         return;
       }
-      tc_buf_consume(w, (size_t)n);
+      if (m) {
+        w->off += (size_t)n;
+        w->len -= (size_t)n;
+      } else {
+        tc_buf_consume(w, (size_t)n);
+      }
       if (w->len > 0) {
         /* Hand the rest to libuv; new output keeps queueing meanwhile. */
-        if (conn_ensure_writer(c) < 0) {
+        if (out_own(c) < 0 || conn_ensure_writer(c) < 0) {
           tc_io_conn_abort(c, TC_ENOMEM);
           return;
         }
-        tc_buf_t tmp = c->writer->buf;
-        c->writer->buf = *w;
+        tc_buf_t tmp = c->x->writer->buf;
+        c->x->writer->buf = *w;
         *w = tmp;
         tc_buf_reset(w);
         if (conn_write_async(c) < 0) tc_io_conn_abort(c, TC_EIO);
         return;
       }
       /* An emptied buffer goes back: an idle connection keeps nothing. */
-      io_buf_drop(c->io, w);
-      if (c->tls) continue;
+      if (tls)
+        io_buf_drop(c->io, w);
+      else
+        out_release(c);
+      if (tls) continue;
     }
-    if (c->tls) {
-      if ((c->out.len || c->files) && tc__tls_handshake_done(c->tls)) continue;
-      if (c->closing && !c->tls_notified && !c->out.len && !c->files) {
+    if (tls) {
+      if ((c->out.len || conn_has_files(c)) && tc__tls_handshake_done(tls)) continue;
+      if (c->closing && !c->tls_notified && !c->out.len && !conn_has_files(c)) {
         c->tls_notified = 1;
-        if (tc__tls_close_notify(c->tls, tc__tls_wire(c->tls)) == 0 && tc__tls_wire(c->tls)->len)
-          continue;
+        if (tc__tls_close_notify(tls, tc__tls_wire(tls)) == 0 && tc__tls_wire(tls)->len) continue;
       }
       break;
     }
-    if (!c->files) break;
+    if (!conn_has_files(c)) break;
     int r = conn_send_file(c);
     if (r < 0) {
       tc_io_conn_abort(c, r);
@@ -667,7 +762,7 @@ static void conn_flush(tc_io_conn_t *c) {
     if (r == 0) return;
     conn_pop_file(c);
   }
-  if (c->writer && c->writer->buf.cap > 0) io_buf_drop(c->io, &c->writer->buf);
+  if (c->x && c->x->writer && c->x->writer->buf.cap > 0) io_buf_drop(c->io, &c->x->writer->buf);
   if (c->out.p && !c->out.len) io_buf_drop(c->io, &c->out);
   if (c->closing) {
     if (!tc_io_conn_pending(c)) conn_start_shutdown(c);
@@ -686,15 +781,31 @@ int tc_io_conn_write(tc_io_conn_t *c, const void *p, size_t len) {
   return 0;
 }
 
+int tc_io_conn_write_shared(tc_io_conn_t *c, tc_io_shared_t *m) {
+  if (c->closing) return TC_ECLOSED;
+  if (c->out.len || c->out_shared || c->writing || m->len == 0 ||
+      (c->x && (c->x->tls || c->x->files)))
+    return tc_io_conn_write(c, m->p, m->len);
+  if (tc_io_conn_pending(c) + m->len > c->io->cfg.max_output) return TC_E2BIG;
+  /* Nothing waits to be sent: borrow the bytes instead of copying them. */
+  io_buf_drop(c->io, &c->out);
+  m->refs++;
+  c->out = (tc_buf_t){.p = (uint8_t *)(void *)m, .len = m->len};
+  c->out_shared = 1;
+  schedule_flush(c);
+  return 0;
+}
+
 tc_buf_t *tc_io_conn_outbuf(tc_io_conn_t *c) {
-  if (c->files_tail) return &c->files_tail->after;
+  if (c->x && c->x->files_tail) return &c->x->files_tail->after;
+  if (c->out_shared && out_own(c) < 0) tc_io_conn_abort(c, TC_ENOMEM);
   /* Large answers are common right after large requests: lend a spare before malloc. */
   if (!c->out.p && c->io->nspares) c->out = c->io->spares[--c->io->nspares];
   return &c->out;
 }
 
 void tc_io_conn_wrote(tc_io_conn_t *c) {
-  if (!c->closing || c->sreq == NULL) schedule_flush(c);
+  if (!c->closing || !c->x || c->x->sreq == NULL) schedule_flush(c);
 }
 
 int tc_io_conn_sendfile(tc_io_conn_t *c, int fd, uint64_t offset, uint64_t len) {
@@ -706,7 +817,8 @@ int tc_io_conn_sendfile(tc_io_conn_t *c, int fd, uint64_t offset, uint64_t len) 
     close(fd);
     return 0;
   }
-  tc_io_file_t *f = calloc(1, sizeof *f);
+  tc_io_conn_x_t *x = conn_x(c);
+  tc_io_file_t *f = x && out_own(c) == 0 ? calloc(1, sizeof *f) : NULL;
   if (!f) {
     close(fd);
     return TC_ENOMEM;
@@ -714,29 +826,32 @@ int tc_io_conn_sendfile(tc_io_conn_t *c, int fd, uint64_t offset, uint64_t len) 
   f->fd = fd;
   f->off = offset;
   f->left = len;
-  if (c->files_tail)
-    c->files_tail->next = f;
+  if (x->files_tail)
+    x->files_tail->next = f;
   else
-    c->files = f;
-  c->files_tail = f;
+    x->files = f;
+  x->files_tail = f;
   schedule_flush(c);
   return 0;
 }
 
 uint64_t tc_io_conn_pending(const tc_io_conn_t *c) {
-  uint64_t n = c->out.len + (c->tls ? tc__tls_wire(c->tls)->len : 0);
-  if (c->writer) n += c->writer->buf.len;
-  for (const tc_io_file_t *f = c->files; f; f = f->next) n += f->left + f->after.len;
+  uint64_t n = c->out.len;
+  const tc_io_conn_x_t *x = c->x;
+  if (!x) return n;
+  if (x->tls) n += tc__tls_wire(x->tls)->len;
+  if (x->writer) n += x->writer->buf.len;
+  for (const tc_io_file_t *f = x->files; f; f = f->next) n += f->left + f->after.len;
   return n;
 }
 
 void tc_io_conn_set_handler(tc_io_conn_t *c, const tc_io_handler_t *h, void *ud) {
   c->h = h;
-  c->ud = ud;
+  c->tcp.data = ud;
 }
 
 void *tc_io_conn_data(const tc_io_conn_t *c) {
-  return c->ud;
+  return c->tcp.data;
 }
 
 tc_io_t *tc_io_conn_io(const tc_io_conn_t *c) {
@@ -801,28 +916,30 @@ static void conn_run_handler(tc_io_conn_t *c, uint8_t *p, size_t len) {
     used += (size_t)n;
   }
   c->delivering = 0;
-  if (p == tc_buf_data(&c->in)) {
-    tc_buf_consume(&c->in, used);
-    if (c->in.len == 0) io_buf_drop(c->io, &c->in);
+  tc_io_conn_x_t *x = c->x;
+  if (x && x->in.len && p == tc_buf_data(&x->in)) {
+    tc_buf_consume(&x->in, used);
+    if (x->in.len == 0) io_buf_drop(c->io, &x->in);
   } else if (used < len && !c->closing) {
-    if (io_buf_reserve(c->io, &c->in, len - used) < 0)
+    if (!(x = conn_x(c)) || io_buf_reserve(c->io, &x->in, len - used) < 0)
       tc_io_conn_abort(c, TC_ENOMEM);
     else
-      tc_buf_append(&c->in, p + used, len - used);
+      tc_buf_append(&x->in, p + used, len - used);
   }
 }
 
 static void conn_deliver(tc_io_conn_t *c) {
-  if (c->in.len) conn_run_handler(c, tc_buf_data(&c->in), c->in.len);
+  if (conn_in_len(c)) conn_run_handler(c, tc_buf_data(&c->x->in), c->x->in.len);
 }
 
 static void conn_connected(tc_io_conn_t *c);
 
 /* TLS: ciphertext arrived in the shared buffer; plaintext joins c->in and goes to the handler. */
 static void conn_tls_read(tc_io_conn_t *c, size_t n) {
-  int was_done = tc__tls_handshake_done(c->tls);
-  int r = tc__tls_read(c->tls, c->io->rbuf, n, &c->in, tc__tls_wire(c->tls));
-  if (tc__tls_wire(c->tls)->len) schedule_flush(c);
+  tc__tls_t *tls = c->x->tls;
+  int was_done = tc__tls_handshake_done(tls);
+  int r = tc__tls_read(tls, c->io->rbuf, n, &c->x->in, tc__tls_wire(tls));
+  if (tc__tls_wire(tls)->len) schedule_flush(c);
   if (r == TC_ECLOSED) {
     c->peer_eof = 1;
     conn_deliver(c);
@@ -834,29 +951,30 @@ static void conn_tls_read(tc_io_conn_t *c, size_t n) {
     tc_io_conn_abort(c, r);
     return;
   }
-  if (!was_done && tc__tls_handshake_done(c->tls)) {
-    if (c->connecting) conn_connected(c);
+  if (!was_done && tc__tls_handshake_done(tls)) {
+    if (c->x->connecting) conn_connected(c);
     /* Output queued before the handshake finished can go now. */
     if (tc_io_conn_pending(c)) schedule_flush(c);
   }
-  if (c->in.len && !c->closing && !c->paused) conn_deliver(c);
+  if (conn_in_len(c) && !c->closing && !c->paused) conn_deliver(c);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   tc_io_conn_t *c = (tc_io_conn_t *)h;
   (void)suggested;
-  if (c->in.len == 0 || c->tls) {
+  tc_io_conn_x_t *x = c->x;
+  if (!x || x->in.len == 0 || x->tls) {
     *buf = uv_buf_init((char *)c->io->rbuf, (unsigned)c->io->rbuf_size);
     return;
   }
   /* A partial message is waiting: read straight behind it so it stays contiguous. */
-  size_t want = c->in.len < 16384 ? 16384 : c->in.len;
+  size_t want = x->in.len < 16384 ? 16384 : x->in.len;
   if (want > c->io->rbuf_size) want = c->io->rbuf_size;
-  if (io_buf_reserve(c->io, &c->in, want) < 0) {
+  if (io_buf_reserve(c->io, &x->in, want) < 0) {
     *buf = uv_buf_init(NULL, 0);
     return;
   }
-  *buf = uv_buf_init((char *)tc_buf_tail(&c->in), (unsigned)tc_buf_avail(&c->in));
+  *buf = uv_buf_init((char *)tc_buf_tail(&x->in), (unsigned)tc_buf_avail(&x->in));
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -874,12 +992,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
       tc_io_conn_abort(c, TC_ECLOSED);
     return;
   }
-  if (c->tls) {
+  if (conn_tls(c)) {
     conn_tls_read(c, (size_t)nread);
   } else if ((uint8_t *)buf->base == c->io->rbuf) {
     conn_run_handler(c, c->io->rbuf, (size_t)nread);
   } else {
-    tc_buf_commit(&c->in, (size_t)nread);
+    tc_buf_commit(&c->x->in, (size_t)nread);
     conn_deliver(c);
   }
 }
@@ -896,12 +1014,22 @@ void tc_io_conn_resume(tc_io_conn_t *c) {
     c->paused = 0;
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
   }
-  if (c->in.len && !c->in_redeliver && !c->delivering) {
+  if (conn_in_len(c) && !c->in_redeliver && !c->delivering) {
     /* Deliver held bytes from the loop, not from inside whatever callback resumed us. */
+    tc_io_t *io = c->io;
+    if (io->nredeliver == io->capredeliver) {
+      size_t cap = io->capredeliver ? io->capredeliver * 2 : 16;
+      tc_io_conn_t **v = realloc(io->redeliver, cap * sizeof *v);
+      if (!v) {
+        tc_io_conn_abort(c, TC_ENOMEM);
+        return;
+      }
+      io->redeliver = v;
+      io->capredeliver = cap;
+    }
     c->in_redeliver = 1;
-    c->next_redeliver = c->io->redeliver_list;
-    if (!c->io->redeliver_list) uv_idle_start(&c->io->redeliver_h, on_idle);
-    c->io->redeliver_list = c;
+    if (!io->nredeliver) uv_idle_start(&io->redeliver_h, on_idle);
+    io->redeliver[io->nredeliver++] = c;
   }
 }
 
@@ -932,7 +1060,7 @@ static void on_connection(uv_stream_t *server, int status) {
   }
   uv_tcp_nodelay(&c->tcp, 1);
   conn_link(io, c);
-  if (l->tls && !(c->tls = tc__tls_new(l->tls, NULL))) {
+  if (l->tls && (!conn_x(c) || !(c->x->tls = tc__tls_new(l->tls, NULL)))) {
     tc_io_conn_abort(c, TC_ENOMEM);
     return;
   }
@@ -990,8 +1118,8 @@ void tc_io_listener_close(tc_io_listener_t *l) {
 
 /* Ready: the request is done with, and the one who asked gets the connection. */
 static void conn_connected(tc_io_conn_t *c) {
-  connect_req_t *cr = c->connecting;
-  c->connecting = NULL;
+  connect_req_t *cr = c->x->connecting;
+  c->x->connecting = NULL;
   tc_io_connect_fn fn = cr->on_connect;
   void *ud = cr->ud;
   free(cr);
@@ -1020,8 +1148,8 @@ static void on_tcp_connected(uv_connect_t *req, int status) {
   }
   if (cr->tls) {
     /* Ready once the TLS handshake completes (in conn_tls_read). */
-    c->tls = tc__tls_new(cr->tls, cr->host);
-    if (!c->tls || tc__tls_start(c->tls, tc__tls_wire(c->tls)) < 0) {
+    tc__tls_t *tls = c->x->tls = tc__tls_new(cr->tls, cr->host);
+    if (!tls || tc__tls_start(tls, tc__tls_wire(tls)) < 0) {
       tc_io_conn_abort(c, TC_ETLS);
       return;
     }
@@ -1058,11 +1186,14 @@ int tc_io_connect(tc_io_t *io, const char *host, int port, tc_io_tls_ctx_t *tls,
     return TC_EINVAL;
   tc_io_conn_t *c = calloc(1, sizeof *c);
   connect_req_t *cr = calloc(1, sizeof *cr);
-  if (!c || !cr) {
+  tc_io_conn_x_t *x = calloc(1, sizeof *x);
+  if (!c || !cr || !x) {
     free(c);
     free(cr);
+    free(x);
     return TC_ENOMEM;
   }
+  c->x = x;
   c->io = io;
   uv_tcp_init(io->loop, &c->tcp);
   conn_link(io, c);
@@ -1083,6 +1214,6 @@ int tc_io_connect(tc_io_t *io, const char *host, int port, tc_io_tls_ctx_t *tls,
     return TC_ENAME;
   }
   cr->in_flight = 1;
-  c->connecting = cr;
+  x->connecting = cr;
   return 0;
 }

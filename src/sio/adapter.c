@@ -8,9 +8,27 @@
 
 /* ---- Rooms ----------------------------------------------------------------------------------- */
 
+/* Every connected socket is in the room named by its id, and most are alone in it: that
+ * membership is kept in the socket (own_room), and the namespace's by_id map stands for the
+ * room. A room of that name in the rooms map holds only the other sockets that joined it. */
+
+static tc_sio_socket_t *own_room_socket(const tc_sio_nsp_t *nsp, const char *room, size_t len) {
+  tc_sio_socket_t *s = tc__sio_map_get(&nsp->by_id, room, len);
+  return s && s->in_own_room ? s : NULL;
+}
+
+static int member_is(const sio_member_t *m, const char *room, size_t len) {
+  if (!m->room) return strlen(m->s->id) == len && memcmp(m->s->id, room, len) == 0;
+  return m->room->len == len && memcmp(m->room->name, room, len) == 0;
+}
+
+const char *tc__sio_member_name(const sio_member_t *m) {
+  return m->room ? m->room->name : m->s->id;
+}
+
 static int has_room(const tc_sio_socket_t *s, const char *room, size_t len) {
   for (const sio_member_t *m = s->rooms; m; m = m->snext)
-    if (m->room->len == len && memcmp(m->room->name, room, len) == 0) return 1;
+    if (member_is(m, room, len)) return 1;
   return 0;
 }
 
@@ -21,6 +39,13 @@ int tc__sio_rooms_has(const tc_sio_socket_t *s, const char *room) {
 static int add_room(tc_sio_socket_t *s, const char *room, size_t len) {
   if (has_room(s, room, len)) return 0;
   tc_sio_nsp_t *nsp = s->nsp;
+  if (tc__sio_map_get(&nsp->by_id, room, len) == s) {
+    sio_member_t *own = &s->own_room;
+    *own = (sio_member_t){.s = s, .snext = s->rooms};
+    s->rooms = own;
+    s->in_own_room = 1;
+    return 0;
+  }
   sio_room_t *r = tc__sio_map_get(&nsp->rooms, room, len);
   sio_member_t *m = calloc(1, sizeof *m);
   if (!m) return TC_ENOMEM;
@@ -54,6 +79,10 @@ static int add_room(tc_sio_socket_t *s, const char *room, size_t len) {
 
 static void member_unlink(tc_sio_nsp_t *nsp, sio_member_t *m) {
   sio_room_t *r = m->room;
+  if (!r) {
+    m->s->in_own_room = 0;
+    return;
+  }
   if (m->rprev)
     m->rprev->rnext = m->rnext;
   else
@@ -79,7 +108,7 @@ static int local_del(tc_sio_socket_t *s, const char *room) {
   size_t len = strlen(room);
   for (sio_member_t **pp = &s->rooms; *pp; pp = &(*pp)->snext) {
     sio_member_t *m = *pp;
-    if (m->room->len == len && memcmp(m->room->name, room, len) == 0) {
+    if (member_is(m, room, len)) {
       *pp = m->snext;
       member_unlink(s->nsp, m);
       return 0;
@@ -98,10 +127,7 @@ static void local_del_all(tc_sio_socket_t *s) {
 
 /* ---- Selecting sockets ----------------------------------------------------------------------- */
 
-typedef struct {
-  tc_sio_socket_t **v;
-  size_t n, cap;
-} sockvec_t;
+typedef sio_sockvec_t sockvec_t;
 
 static int vec_push(sockvec_t *v, tc_sio_socket_t *s) {
   if (v->n == v->cap) {
@@ -121,14 +147,27 @@ static int select_sockets(tc_sio_nsp_t *nsp, const tc_sio_target_t *t, sockvec_t
   tc_sio_server_t *srv = nsp->srv;
   uint64_t gen = ++srv->generation;
   for (size_t i = 0; t && i < t->num_except; i++) {
-    sio_room_t *r = tc__sio_map_get(&nsp->rooms, t->except[i], strlen(t->except[i]));
+    size_t len = strlen(t->except[i]);
+    sio_room_t *r = tc__sio_map_get(&nsp->rooms, t->except[i], len);
     for (sio_member_t *m = r ? r->head : NULL; m; m = m->rnext) m->s->xmark = gen;
+    tc_sio_socket_t *own = own_room_socket(nsp, t->except[i], len);
+    if (own) own->xmark = gen;
   }
   if (t && t->num_rooms) {
     for (size_t i = 0; i < t->num_rooms; i++) {
-      sio_room_t *r = tc__sio_map_get(&nsp->rooms, t->rooms[i], strlen(t->rooms[i]));
-      for (sio_member_t *m = r ? r->head : NULL; m; m = m->rnext) {
-        tc_sio_socket_t *s = m->s;
+      size_t len = strlen(t->rooms[i]);
+      sio_room_t *r = tc__sio_map_get(&nsp->rooms, t->rooms[i], len);
+      sio_member_t *m = r ? r->head : NULL;
+      tc_sio_socket_t *s, *own = own_room_socket(nsp, t->rooms[i], len);
+      /* The room's members, then the socket whose id names it. */
+      while (m || own) {
+        if (m) {
+          s = m->s;
+          m = m->rnext;
+        } else {
+          s = own;
+          own = NULL;
+        }
         if (s->state != SOCK_CONNECTED || s->xmark == gen || s->mark == gen) continue;
         s->mark = gen;
         if (vec_push(out, s) < 0) return TC_ENOMEM;
@@ -314,10 +353,10 @@ static void local_persist(tc_sio_socket_t *s) {
   ss->rooms = calloc(n ? n : 1, sizeof *ss->rooms);
   if (!ss->rooms) goto fail;
   for (sio_member_t *m = s->rooms; m; m = m->snext) {
-    if (!(ss->rooms[ss->nrooms] = strdup(m->room->name))) goto fail;
+    if (!(ss->rooms[ss->nrooms] = strdup(tc__sio_member_name(m)))) goto fail;
     ss->nrooms++;
   }
-  if (s->data.len && tc_buf_append(&ss->data, tc_buf_data(&s->data), s->data.len) < 0) goto fail;
+  if (s->data && tc_buf_append(&ss->data, s->data->p, s->data->len) < 0) goto fail;
   ss->disconnected_at = tc__sio_now(s->nsp->srv);
   sio_session_t *old = tc__sio_map_get(&st->sessions, ss->pid, strlen(ss->pid));
   if (tc__sio_map_put(&st->sessions, ss->pid, strlen(ss->pid), ss) < 0) goto fail;
@@ -379,9 +418,7 @@ static int local_restore_one(tc_sio_socket_t *s, const char *pid, const char *of
   memcpy(s->id, ss->sid, sizeof s->id);
   memcpy(s->pid, ss->pid, sizeof s->pid);
   if (local_add_all(s, (const char *const *)ss->rooms, ss->nrooms) < 0) return TC_ENOMEM;
-  tc_buf_reset(&s->data);
-  if (ss->data.len && tc_buf_append(&s->data, tc_buf_data(&ss->data), ss->data.len) < 0)
-    return TC_ENOMEM;
+  if (tc__sio_bytes_set(&s->data, tc_buf_data(&ss->data), ss->data.len) < 0) return TC_ENOMEM;
   s->recovered = 1;
   /* Sent before the CONNECT answer, as Node does: the client buffers them until it is
    * connected. */
@@ -421,6 +458,16 @@ static void local_sweep(tc_sio_nsp_t *nsp) {
 static void local_close(tc_sio_nsp_t *nsp) {
   size_t i = 0;
   sio_room_t *r;
+  for (tc_sio_socket_t *s = nsp->first; s; s = s->nnext) {
+    if (!s->in_own_room) continue;
+    for (sio_member_t **pp = &s->rooms; *pp; pp = &(*pp)->snext) {
+      if (*pp == &s->own_room) {
+        *pp = s->own_room.snext;
+        break;
+      }
+    }
+    s->in_own_room = 0;
+  }
   /* Rooms of sockets still listed are released with their members. */
   while ((r = tc__sio_map_next(&nsp->rooms, &i))) {
     while (r->head) {
@@ -482,7 +529,11 @@ static int broadcast_one(tc_sio_nsp_t *nsp, void *ud) {
     tc_slice_t payload = {tc_buf_data(&srv->scratch) + head, srv->scratch.len - head};
     r = store_packet(nsp, b->t, off, payload, e);
   }
-  sockvec_t v = {0};
+  /* The list of the previous broadcast, reused; a broadcast made while this one sends (none
+   * is today) would take a fresh one. */
+  sockvec_t v = srv->recipients;
+  srv->recipients = (sockvec_t){0};
+  v.n = 0;
   if (!r) r = select_sockets(nsp, b->t, &v);
   size_t nmsg = 1 + e->num_attachments;
   void **msgs = r || !v.n ? NULL : calloc(nmsg, sizeof *msgs);
@@ -502,7 +553,10 @@ static int broadcast_one(tc_sio_nsp_t *nsp, void *ud) {
   for (size_t i = 0; msgs && i < nmsg; i++)
     if (msgs[i]) srv->tr->shared_unref(msgs[i]);
   free(msgs);
-  free(v.v);
+  if (!srv->recipients.v && v.cap <= 65536)
+    srv->recipients = v;
+  else
+    free(v.v);
   return r;
 }
 

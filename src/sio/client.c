@@ -15,25 +15,30 @@ static int put_field(tc_buf_t *b, tc_slice_t s) {
 
 static int copy_handshake(sio_client_t *c, const tc_http_request_t *req) {
   if (!req || c->srv->cfg.no_handshake_copy) return 0;
-  int r = put_field(&c->hs, req->query);
+  tc_buf_t b = {0};
+  int r = put_field(&b, req->query);
   for (size_t i = 0; !r && i < req->num_headers; i++) {
-    r = put_field(&c->hs, req->headers[i].name);
-    if (!r) r = put_field(&c->hs, req->headers[i].value);
+    r = put_field(&b, req->headers[i].name);
+    if (!r) r = put_field(&b, req->headers[i].value);
   }
+  /* Kept for the session's life: in an allocation of its own size. */
+  if (!r) r = tc__sio_bytes_set(&c->hs, tc_buf_data(&b), b.len);
+  tc_buf_free(&b);
   return r;
 }
 
-static tc_slice_t get_field(const tc_buf_t *b, size_t *pos) {
+/* Only called with a copy present. */
+static tc_slice_t get_field(const sio_bytes_t *b, size_t *pos) {
   uint32_t n;
-  memcpy(&n, tc_buf_data(b) + *pos, sizeof n);
-  tc_slice_t s = {tc_buf_data(b) + *pos + sizeof n, n};
+  memcpy(&n, b->p + *pos, sizeof n);
+  tc_slice_t s = {b->p + *pos + sizeof n, n};
   *pos += sizeof n + n;
   return s;
 }
 
 int tc_sio_header(const tc_sio_socket_t *s, const char *name, tc_slice_t *value) {
-  const tc_buf_t *b = &s->client->hs;
-  if (!b->len) return 0;
+  const sio_bytes_t *b = s->client->hs;
+  if (!b) return 0;
   size_t pos = 0;
   get_field(b, &pos);
   while (pos < b->len) {
@@ -48,8 +53,8 @@ int tc_sio_header(const tc_sio_socket_t *s, const char *name, tc_slice_t *value)
 }
 
 tc_slice_t tc_sio_query(const tc_sio_socket_t *s) {
-  const tc_buf_t *b = &s->client->hs;
-  if (!b->len) return (tc_slice_t){0};
+  const sio_bytes_t *b = s->client->hs;
+  if (!b) return (tc_slice_t){0};
   size_t pos = 0;
   return get_field(b, &pos);
 }
@@ -74,7 +79,6 @@ sio_client_t *tc__sio_client_open(tc_sio_server_t *srv, void *conn,
   c->conn = conn;
   c->dec.max_attachments = srv->cfg.max_attachments;
   if (copy_handshake(c, handshake) < 0) {
-    tc_buf_free(&c->hs);
     free(c);
     return NULL;
   }
@@ -89,7 +93,7 @@ sio_client_t *tc__sio_client_open(tc_sio_server_t *srv, void *conn,
 
 void tc__sio_client_free(sio_client_t *c) {
   tc_sio_decoder_reset(&c->dec);
-  tc_buf_free(&c->hs);
+  tc__sio_bytes_free(&c->hs);
   free(c);
 }
 
@@ -192,7 +196,9 @@ static int socket_new(sio_client_t *c, tc_sio_nsp_t *nsp, tc_slice_t auth, tc_si
   if (!s) return TC_ENOMEM;
   s->nsp = nsp;
   s->client = c;
-  if (auth.len ? tc_buf_append(&s->auth, auth.p, auth.len) : tc_buf_append(&s->auth, "{}", 2)) {
+  /* The usual empty auth, "{}", is kept as nothing at all. */
+  if (!(auth.len == 2 && memcmp(auth.p, "{}", 2) == 0) &&
+      tc__sio_bytes_set(&s->auth, auth.p, auth.len) < 0) {
     free(s);
     return TC_ENOMEM;
   }
@@ -222,7 +228,7 @@ static void after_restore(tc_sio_socket_t *s, int restored) {
     tc__sio_random_id(s->id);
     if (tc__sio_nsp_recovery(s->nsp)) tc__sio_random_id(s->pid);
   }
-  if (restored && !srv->cfg.recovery_run_middlewares) s->mw_next = SIZE_MAX;
+  if (restored && !srv->cfg.recovery_run_middlewares) s->mw_next = SIO_MW_DONE;
   tc__sio_socket_run_middlewares(s);
 }
 

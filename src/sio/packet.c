@@ -230,15 +230,24 @@ int tc_sio_packet_encode(tc_buf_t *out, const tc_sio_packet_t *pkt) {
 
 /* ---- Reassembly ------------------------------------------------------------------------------ */
 
+/* A binary packet: its text copied, its attachments as they come. */
+struct tc__sio_binary {
+  tc_sio_packet_t pkt;
+  tc_buf_t text;
+  tc_buf_t bins;
+  size_t nbins;
+  tc_slice_t *atts;
+  size_t offs[]; /* attachments + 1 */
+};
+
 void tc_sio_decoder_reset(tc_sio_decoder_t *d) {
-  tc_buf_free(&d->text);
-  tc_buf_free(&d->bins);
-  free(d->offs);
-  free(d->atts);
-  d->offs = NULL;
-  d->atts = NULL;
-  d->nbins = 0;
-  memset(&d->pkt, 0, sizeof d->pkt);
+  struct tc__sio_binary *b = d->bin;
+  if (!b) return;
+  tc_buf_free(&b->text);
+  tc_buf_free(&b->bins);
+  free(b->atts);
+  free(b);
+  d->bin = NULL;
 }
 
 /* Moves a packet's slices from one copy of its text to another. */
@@ -247,54 +256,59 @@ static tc_slice_t rebase(tc_slice_t s, const uint8_t *from, const uint8_t *to) {
   return (tc_slice_t){to + (s.p - from), s.len};
 }
 
-static int start_binary(tc_sio_decoder_t *d, const uint8_t *p, size_t len) {
-  size_t n = d->pkt.attachments;
-  if (tc_buf_append(&d->text, p, len) < 0) return TC_ENOMEM;
-  d->offs = malloc((n + 1) * sizeof *d->offs);
-  d->atts = malloc(n * sizeof *d->atts);
-  if (!d->offs || !d->atts) return TC_ENOMEM;
-  const uint8_t *to = tc_buf_data(&d->text);
-  tc_sio_packet_t *k = &d->pkt;
+static int start_binary(tc_sio_decoder_t *d, const tc_sio_packet_t *pkt, const uint8_t *p,
+                        size_t len) {
+  size_t n = pkt->attachments;
+  struct tc__sio_binary *b = calloc(1, sizeof *b + (n + 1) * sizeof b->offs[0]);
+  if (!b) return TC_ENOMEM;
+  d->bin = b;
+  b->pkt = *pkt;
+  if (tc_buf_append(&b->text, p, len) < 0) return TC_ENOMEM;
+  b->atts = malloc(n * sizeof *b->atts);
+  if (!b->atts) return TC_ENOMEM;
+  const uint8_t *to = tc_buf_data(&b->text);
+  tc_sio_packet_t *k = &b->pkt;
   k->nsp = k->nsp.p >= p && k->nsp.p < p + len ? rebase(k->nsp, p, to) : k->nsp;
   k->data = rebase(k->data, p, to);
   k->event = rebase(k->event, p, to);
   k->args = rebase(k->args, p, to);
-  d->offs[0] = 0;
-  d->nbins = 0;
+  b->offs[0] = 0;
+  b->nbins = 0;
   return 0;
 }
 
-static int finish_binary(tc_sio_decoder_t *d, tc_sio_message_t *out) {
-  size_t n = d->pkt.attachments;
-  const uint8_t *base = tc_buf_data(&d->bins);
+static int finish_binary(struct tc__sio_binary *b, tc_sio_message_t *out) {
+  size_t n = b->pkt.attachments;
+  const uint8_t *base = tc_buf_data(&b->bins);
   for (size_t i = 0; i < n; i++) {
-    size_t a = d->offs[i], b = d->offs[i + 1];
-    d->atts[i] = (tc_slice_t){base ? base + a : base, b - a};
+    size_t lo = b->offs[i], hi = b->offs[i + 1];
+    b->atts[i] = (tc_slice_t){base ? base + lo : base, hi - lo};
   }
-  int r = tc_sio_placeholders_check(d->pkt.data, n);
+  int r = tc_sio_placeholders_check(b->pkt.data, n);
   if (r < 0) return r;
   /* The packet stays in the decoder, readable, until the next feed releases it. */
-  out->pkt = d->pkt;
-  out->attachments = d->atts;
+  out->pkt = b->pkt;
+  out->attachments = b->atts;
   out->num_attachments = n;
   return 1;
 }
 
 int tc_sio_decoder_feed(tc_sio_decoder_t *d, int binary, const uint8_t *p, size_t len,
                         tc_sio_message_t *out) {
-  int waiting = d->offs != NULL && d->nbins < d->pkt.attachments;
+  struct tc__sio_binary *b = d->bin;
+  int waiting = b != NULL && b->nbins < b->pkt.attachments;
   int r;
-  if (!waiting && d->offs) tc_sio_decoder_reset(d); /* release the previous binary packet */
+  if (!waiting && b) tc_sio_decoder_reset(d); /* release the previous binary packet */
   if (binary) {
     if (!waiting) {
       r = TC_EPROTO;
       goto fail;
     }
-    r = tc_buf_append(&d->bins, p, len);
+    r = tc_buf_append(&b->bins, p, len);
     if (r < 0) goto fail;
-    d->offs[++d->nbins] = d->bins.len;
-    if (d->nbins < d->pkt.attachments) return 0;
-    r = finish_binary(d, out);
+    b->offs[++b->nbins] = b->bins.len;
+    if (b->nbins < b->pkt.attachments) return 0;
+    r = finish_binary(b, out);
     if (r < 0) goto fail;
     return 1;
   }
@@ -302,14 +316,15 @@ int tc_sio_decoder_feed(tc_sio_decoder_t *d, int binary, const uint8_t *p, size_
     r = TC_EPROTO;
     goto fail;
   }
-  r = tc_sio_packet_decode(p, len, d->max_attachments, &d->pkt);
+  tc_sio_packet_t pkt;
+  r = tc_sio_packet_decode(p, len, d->max_attachments, &pkt);
   if (r < 0) goto fail;
-  if (d->pkt.type == TC_SIO_BINARY_EVENT || d->pkt.type == TC_SIO_BINARY_ACK) {
-    r = start_binary(d, p, len);
+  if (pkt.type == TC_SIO_BINARY_EVENT || pkt.type == TC_SIO_BINARY_ACK) {
+    r = start_binary(d, &pkt, p, len);
     if (r < 0) goto fail;
     return 0;
   }
-  out->pkt = d->pkt;
+  out->pkt = pkt;
   out->attachments = NULL;
   out->num_attachments = 0;
   return 1;

@@ -476,6 +476,7 @@ void tc__sio_server_free(tc_sio_server_t *srv) {
   uv_close((uv_handle_t *)srv->timer, on_handle_closed);
   uv_close((uv_handle_t *)srv->reaper, on_handle_closed);
   tc_buf_free(&srv->scratch);
+  free(srv->recipients.v);
   tc_buf_free(&srv->name);
   free(srv->eio_path);
   free(srv->cors_origin);

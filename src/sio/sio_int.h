@@ -24,9 +24,9 @@ typedef struct sio_store sio_store_t;
  * the entry exists). Open addressing with linear probing and backward-shift deletion. */
 typedef struct sio_map_slot {
   const char *key;
-  size_t klen;
-  uint64_t hash;
   void *val;
+  uint32_t hash; /* the low half of the key's hash: enough for caps up to 2^32 */
+  uint32_t klen;
 } sio_map_slot_t;
 
 typedef struct sio_map {
@@ -42,6 +42,12 @@ void tc__sio_map_free(sio_map_t *m);
 /* Iteration: *i starts at 0; returns the next value or NULL. Deleting while iterating is not
  * allowed. */
 void *tc__sio_map_next(const sio_map_t *m, size_t *i);
+
+/* A growable list of sockets. */
+typedef struct sio_sockvec {
+  tc_sio_socket_t **v;
+  size_t n, cap;
+} sio_sockvec_t;
 
 /* A deadline in the server's heap; embedded in whatever waits. */
 typedef struct sio_timer {
@@ -115,6 +121,34 @@ struct tc_sio_nsp {
 
 enum { SOCK_NEW = 0, SOCK_CONNECTED, SOCK_DONE };
 
+/* Bytes kept with their length in one allocation of their own size; a NULL pointer to one
+ * means none. */
+typedef struct sio_bytes {
+  size_t len;
+  uint8_t p[];
+} sio_bytes_t;
+
+/* Replaces *b with a copy of p[0..len) (NULL when len is 0). 0, or TC_ENOMEM with *b NULL. */
+int tc__sio_bytes_set(sio_bytes_t **b, const void *p, size_t len);
+void tc__sio_bytes_free(sio_bytes_t **b);
+static inline tc_slice_t tc__sio_bytes_slice(const sio_bytes_t *b) {
+  return b ? (tc_slice_t){b->p, b->len} : (tc_slice_t){NULL, 0};
+}
+
+/* A refusal waiting to be sent: the message, then its JSON data. */
+typedef struct sio_refusal {
+  size_t data_len;
+  char *msg;
+  uint8_t data[];
+} sio_refusal_t;
+
+struct sio_member {
+  sio_room_t *room; /* NULL for the socket's own room (see own_room) */
+  tc_sio_socket_t *s;
+  sio_member_t *rprev, *rnext; /* in the room */
+  sio_member_t *snext;         /* in the socket's list */
+};
+
 struct tc_sio_socket {
   tc_sio_nsp_t *nsp;
   sio_client_t *client;
@@ -122,9 +156,10 @@ struct tc_sio_socket {
   tc_sio_socket_t *nprev, *nnext; /* the namespace's connected sockets */
   sio_member_t *rooms;
   sio_ack_t *acks;
-  char id[24];
-  char pid[24]; /* "" without recovery */
-  int state;
+  /* Ids are 20 characters (tc__sio_random_id), or a kept session's, which came from one. */
+  char id[21];
+  char pid[21]; /* "" without recovery */
+  uint8_t state;
   unsigned recovered : 1;
   unsigned mw_pending : 1;
   unsigned in_mw : 1;      /* a middleware is running: the socket must survive its client's close */
@@ -132,16 +167,21 @@ struct tc_sio_socket {
   unsigned early_next : 1; /* tc_sio_next was called inside the middleware */
   unsigned early_refused : 1;
   unsigned refused : 1;
-  size_t mw_next; /* index of the next middleware to run, across parent and own */
-  tc_buf_t auth;
-  tc_buf_t data;
+  unsigned in_own_room : 1; /* own_room is in the room named by id (see adapter.c) */
+  uint32_t mw_next;         /* index of the next middleware to run, across parent and own */
+  sio_bytes_t *auth;        /* none means "{}" */
+  sio_bytes_t *data;
   void *user;
-  char *err_msg; /* a refusal waiting to be sent */
-  tc_buf_t err_data;
+  sio_refusal_t *err;
   uint64_t mark;  /* broadcast de-duplication: the generation that reached it last */
   uint64_t xmark; /* the generation that excluded it */
   tc_sio_socket_t *reap_next;
+  /* Its membership of the room named by its own id, which every connected socket has: kept
+   * here, and the room itself not kept at all, as the namespace's by_id map finds it. */
+  sio_member_t own_room;
 };
+
+#define SIO_MW_DONE UINT32_MAX
 
 struct sio_client {
   tc_sio_server_t *srv;
@@ -150,20 +190,12 @@ struct sio_client {
   tc_sio_socket_t *sockets; /* connected and connecting */
   tc_sio_decoder_t dec;
   sio_timer_t connect_timer;
-  tc_buf_t hs; /* the handshake: query, then (name, value) pairs, each length-prefixed */
-  size_t hs_query_len;
+  sio_bytes_t *hs;      /* the handshake: query, then (name, value) pairs, each length-prefixed */
   unsigned closing : 1; /* no more output, no more input */
   unsigned gone : 1;    /* the transport reported its close */
   unsigned reaped : 1;
-  size_t busy; /* sockets waiting for a middleware or a restore: they keep the client alive */
+  uint32_t busy; /* sockets waiting for a middleware or a restore: they keep the client alive */
   sio_client_t *reap_next;
-};
-
-struct sio_member {
-  sio_room_t *room;
-  tc_sio_socket_t *s;
-  sio_member_t *rprev, *rnext; /* in the room */
-  sio_member_t *snext;         /* in the socket's list */
 };
 
 struct sio_room {
@@ -222,8 +254,9 @@ struct tc_sio_server {
   tc_sio_socket_t *reap_sockets;
   tc_sio_nsp_t *reap_nsps;
 
-  tc_buf_t scratch; /* encoding of one packet at a time */
-  tc_buf_t name;    /* the unescaped name of the event being dispatched */
+  tc_buf_t scratch;         /* encoding of one packet at a time */
+  sio_sockvec_t recipients; /* a broadcast's, kept for the next one (empty while in use) */
+  tc_buf_t name;            /* the unescaped name of the event being dispatched */
   char yeast_prev[16];
   uint64_t yeast_seed;
   unsigned freeing : 1;
@@ -327,10 +360,12 @@ extern const sio_adapter_ops_t tc__sio_adapter_local;
 
 /* The local room index, which every adapter keeps. */
 int tc__sio_rooms_has(const tc_sio_socket_t *s, const char *room);
+/* The name of the room a membership is of. */
+const char *tc__sio_member_name(const sio_member_t *m);
 
 typedef struct sio_session {
-  char sid[24];
-  char pid[24];
+  char sid[21];
+  char pid[21];
   char **rooms;
   size_t nrooms;
   tc_buf_t data;

@@ -313,14 +313,14 @@ static void send_connect_error(tc_sio_socket_t *s) {
   tc_buf_reset(b);
   tc_sio_packet_t p = {.type = TC_SIO_CONNECT_ERROR};
   p.nsp = (tc_slice_t){(const uint8_t *)s->nsp->name, s->nsp->name_len};
-  const char *msg = s->err_msg ? s->err_msg : "Refused";
+  const char *msg = s->err ? s->err->msg : "Refused";
   if (tc_utf8_check((const uint8_t *)msg, strlen(msg)) < 0) msg = "Refused";
   int r = tc_sio_packet_encode(b, &p);
   if (!r) r = tc_buf_append_str(b, "{\"message\":");
   if (!r) r = tc_json_escape(b, msg, strlen(msg));
-  if (!r && s->err_data.len) {
+  if (!r && s->err && s->err->data_len) {
     r = tc_buf_append_str(b, ",\"data\":");
-    if (!r) r = tc_buf_append(b, tc_buf_data(&s->err_data), s->err_data.len);
+    if (!r) r = tc_buf_append(b, s->err->data, s->err->data_len);
   }
   if (!r) r = tc_buf_append(b, "}", 1);
   if (!r) tc__sio_client_write(s->client, b, NULL, 0);
@@ -377,7 +377,7 @@ static void mw_finish(tc_sio_socket_t *s, int refused) {
 
 void tc__sio_socket_run_middlewares(tc_sio_socket_t *s) {
   for (;;) {
-    const sio_mw_t *mw = s->mw_next == SIZE_MAX ? NULL : tc__sio_nsp_mw(s->nsp, s->mw_next);
+    const sio_mw_t *mw = s->mw_next == SIO_MW_DONE ? NULL : tc__sio_nsp_mw(s->nsp, s->mw_next);
     if (!mw || s->client->closing) {
       mw_finish(s, 0);
       return;
@@ -403,12 +403,18 @@ void tc__sio_socket_run_middlewares(tc_sio_socket_t *s) {
 }
 
 static int set_error(tc_sio_socket_t *s, const char *message, tc_slice_t data) {
-  free(s->err_msg);
-  tc_buf_reset(&s->err_data);
-  s->err_msg = strdup(message ? message : "Refused");
+  free(s->err);
+  if (!message) message = "Refused";
   /* Data that is not JSON would make the whole packet unreadable: it is left out. */
-  if (data.len && tc_json_check(data.p, data.len) == 0)
-    tc_buf_append(&s->err_data, data.p, data.len);
+  if (data.len && tc_json_check(data.p, data.len) < 0) data.len = 0;
+  size_t mlen = strlen(message);
+  s->err = malloc(sizeof *s->err + data.len + mlen + 1);
+  if (s->err) {
+    s->err->data_len = data.len;
+    if (data.len) memcpy(s->err->data, data.p, data.len);
+    s->err->msg = (char *)s->err->data + data.len;
+    memcpy(s->err->msg, message, mlen + 1);
+  }
   return TC_SIO_REFUSED;
 }
 
@@ -468,10 +474,9 @@ void tc__sio_socket_onclose(tc_sio_socket_t *s, const char *reason) {
 }
 
 void tc__sio_socket_free(tc_sio_socket_t *s) {
-  tc_buf_free(&s->auth);
-  tc_buf_free(&s->data);
-  tc_buf_free(&s->err_data);
-  free(s->err_msg);
+  tc__sio_bytes_free(&s->auth);
+  tc__sio_bytes_free(&s->data);
+  free(s->err);
   free(s);
 }
 
@@ -515,7 +520,7 @@ tc_sio_nsp_t *tc_sio_socket_nsp(const tc_sio_socket_t *s) {
 }
 
 tc_slice_t tc_sio_auth(const tc_sio_socket_t *s) {
-  return (tc_slice_t){tc_buf_data(&s->auth), s->auth.len};
+  return s->auth ? tc__sio_bytes_slice(s->auth) : TC_SLICE_LIT("{}");
 }
 
 int tc_sio_recovered(const tc_sio_socket_t *s) {
@@ -544,12 +549,11 @@ void *tc_sio_user(const tc_sio_socket_t *s) {
 
 int tc_sio_set_data(tc_sio_socket_t *s, tc_slice_t json) {
   if (json.len && tc_json_check(json.p, json.len) < 0) return TC_EINVAL;
-  tc_buf_reset(&s->data);
-  return json.len ? tc_buf_append(&s->data, json.p, json.len) : 0;
+  return tc__sio_bytes_set(&s->data, json.p, json.len);
 }
 
 tc_slice_t tc_sio_data(const tc_sio_socket_t *s) {
-  return (tc_slice_t){tc_buf_data(&s->data), s->data.len};
+  return tc__sio_bytes_slice(s->data);
 }
 
 int tc_sio_join(tc_sio_socket_t *s, const char *room) {
@@ -567,10 +571,12 @@ int tc_sio_in_room(const tc_sio_socket_t *s, const char *room) {
 }
 
 void tc_sio_rooms(const tc_sio_socket_t *s, void (*fn)(const char *room, void *ud), void *ud) {
-  for (const sio_member_t *m = s->rooms; m; m = m->snext) fn(m->room->name, ud);
+  for (const sio_member_t *m = s->rooms; m; m = m->snext) fn(tc__sio_member_name(m), ud);
 }
 
 size_t tc_sio_room_size(const tc_sio_nsp_t *nsp, const char *room) {
-  const sio_room_t *r = tc__sio_map_get(&nsp->rooms, room, strlen(room));
-  return r ? r->count : 0;
+  size_t len = strlen(room);
+  const sio_room_t *r = tc__sio_map_get(&nsp->rooms, room, len);
+  const tc_sio_socket_t *own = tc__sio_map_get(&nsp->by_id, room, len);
+  return (r ? r->count : 0) + (own && own->in_own_room);
 }

@@ -16,7 +16,7 @@ static uint64_t hash_bytes(const char *p, size_t n) {
   return h;
 }
 
-static size_t find_slot(const sio_map_t *m, const char *key, size_t klen, uint64_t h) {
+static size_t find_slot(const sio_map_t *m, const char *key, size_t klen, uint32_t h) {
   size_t mask = m->cap - 1;
   for (size_t i = h & mask;; i = (i + 1) & mask) {
     const sio_map_slot_t *s = &m->slots[i];
@@ -27,7 +27,8 @@ static size_t find_slot(const sio_map_t *m, const char *key, size_t klen, uint64
 
 void *tc__sio_map_get(const sio_map_t *m, const char *key, size_t klen) {
   if (!m->count) return NULL;
-  size_t i = find_slot(m, key, klen, hash_bytes(key, klen));
+  if (klen > UINT32_MAX) return NULL;
+  size_t i = find_slot(m, key, klen, (uint32_t)hash_bytes(key, klen));
   return m->slots[i].key ? m->slots[i].val : NULL;
 }
 
@@ -49,18 +50,19 @@ static int grow(sio_map_t *m) {
 }
 
 int tc__sio_map_put(sio_map_t *m, const char *key, size_t klen, void *val) {
+  if (klen > UINT32_MAX) return TC_E2BIG;
   if ((m->count + 1) * 4 > m->cap * 3 && grow(m) < 0) return TC_ENOMEM;
-  uint64_t h = hash_bytes(key, klen);
+  uint32_t h = (uint32_t)hash_bytes(key, klen);
   size_t i = find_slot(m, key, klen, h);
   if (!m->slots[i].key) m->count++;
-  m->slots[i] = (sio_map_slot_t){key, klen, h, val};
+  m->slots[i] = (sio_map_slot_t){.key = key, .val = val, .hash = h, .klen = (uint32_t)klen};
   return 0;
 }
 
 void *tc__sio_map_del(sio_map_t *m, const char *key, size_t klen) {
-  if (!m->count) return NULL;
+  if (!m->count || klen > UINT32_MAX) return NULL;
   size_t mask = m->cap - 1;
-  size_t i = find_slot(m, key, klen, hash_bytes(key, klen));
+  size_t i = find_slot(m, key, klen, (uint32_t)hash_bytes(key, klen));
   if (!m->slots[i].key) return NULL;
   void *val = m->slots[i].val;
   m->count--;
@@ -90,6 +92,25 @@ void *tc__sio_map_next(const sio_map_t *m, size_t *i) {
     if (m->slots[*i].key) return m->slots[(*i)++].val;
   }
   return NULL;
+}
+
+/* ---- Exact-size bytes ------------------------------------------------------------------------ */
+
+int tc__sio_bytes_set(sio_bytes_t **b, const void *p, size_t len) {
+  sio_bytes_t *n = len ? malloc(sizeof *n + len) : NULL;
+  if (n) {
+    n->len = len;
+    memcpy(n->p, p, len);
+  }
+  /* On failure the old bytes are gone too, as when a reset buffer fails to take the new. */
+  free(*b);
+  *b = n;
+  return len && !n ? TC_ENOMEM : 0;
+}
+
+void tc__sio_bytes_free(sio_bytes_t **b) {
+  free(*b);
+  *b = NULL;
 }
 
 /* ---- Ids ------------------------------------------------------------------------------------- */

@@ -222,7 +222,7 @@ static char *dup_or_null(const char *s) {
 int tc_ws_client_connect(tc_io_t *io, const tc_ws_client_options_t *o, const tc_ws_handlers_t *h,
                          void *ud, tc_ws_conn_t **out) {
   struct tc__ws_client *cl = calloc(1, sizeof *cl);
-  tc_ws_conn_t *c = calloc(1, sizeof *c);
+  tc_ws_conn_t *c = tc__ws_conn_new();
   if (!cl || !c) {
     free(cl);
     free(c);

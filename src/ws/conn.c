@@ -27,6 +27,16 @@ static void wsc_on_frame(tc_ws_t *ws, int incoming, const uint8_t *header, size_
   c->sh->h.on_frame(c, incoming, header, header_len, payload, payload_len, c->sh->ud);
 }
 
+static const tc_io_handler_t wsc_handler, wsc_handler_drain;
+
+/* The I/O layer's word that output drained is only needed while reading is paused or when the
+ * application wants it: otherwise the handler without on_drain spares a call per flush, which
+ * a broadcast to thousands of connections would pay thousands of times. */
+static void wsc_set_handler(tc_ws_conn_t *c) {
+  int drain = c->read_paused || c->sh->h.on_drain;
+  tc_io_conn_set_handler(c->io, drain ? &wsc_handler_drain : &wsc_handler, c);
+}
+
 static ssize_t wsc_on_data(tc_io_conn_t *io, uint8_t *p, size_t len) {
   tc_ws_conn_t *c = tc_io_conn_data(io);
   c->alive = 1;
@@ -36,6 +46,7 @@ static ssize_t wsc_on_data(tc_io_conn_t *io, uint8_t *p, size_t len) {
   if (n < 0) return n == TC_ECLOSED ? TC_ECLOSED : n;
   if (!c->read_paused && tc_io_conn_pending(io) > TC_WS_READ_PAUSE_AT) {
     c->read_paused = 1;
+    wsc_set_handler(c);
     tc_io_conn_pause(io);
   }
   return n;
@@ -45,6 +56,7 @@ static void wsc_on_drain(tc_io_conn_t *io) {
   tc_ws_conn_t *c = tc_io_conn_data(io);
   if (c->read_paused) {
     c->read_paused = 0;
+    wsc_set_handler(c);
     tc_io_conn_resume(io);
   }
   if (c->sh->h.on_drain && !tc_io_conn_is_closing(io)) c->sh->h.on_drain(c, c->sh->ud);
@@ -90,7 +102,12 @@ static void wsc_on_close(tc_io_conn_t *io, int err) {
   tc__ws_conn_free(c);
 }
 
-const tc_io_handler_t tc__ws_conn_handler = {
+static const tc_io_handler_t wsc_handler = {
+    .on_data = wsc_on_data,
+    .on_timeout = wsc_on_timeout,
+    .on_close = wsc_on_close,
+};
+static const tc_io_handler_t wsc_handler_drain = {
     .on_data = wsc_on_data,
     .on_drain = wsc_on_drain,
     .on_timeout = wsc_on_timeout,
@@ -111,19 +128,25 @@ void tc__ws_shared_init(tc_ws_conn_shared_t *sh, int client,
   if (sh->h.on_frame) sh->wcfg.cb.on_frame = wsc_on_frame;
 }
 
+tc_ws_conn_t *tc__ws_conn_new(void) {
+  return calloc(1, sizeof(tc_ws_conn_t) + tc__ws_size());
+}
+
 int tc__ws_conn_start(tc_ws_conn_t *c, const tc_ws_deflate_params_t *dp) {
-  int r = tc_ws_new(&c->sh->wcfg, dp, c, &c->ws);
+  tc_ws_t *ws = (tc_ws_t *)(void *)(c + 1);
+  int r = tc__ws_init(ws, &c->sh->wcfg, dp, c);
   if (r) return r;
+  c->ws = ws;
   c->deflate = dp != NULL;
   c->last_rx = tc_io_now(tc_io_conn_io(c->io));
-  tc_io_conn_set_handler(c->io, &tc__ws_conn_handler, c);
+  wsc_set_handler(c);
   wsc_arm_tick(c);
   return 0;
 }
 
 void tc__ws_conn_free(tc_ws_conn_t *c) {
   tc__ws_client_free(c->client);
-  tc_ws_free(c->ws);
+  if (c->ws) tc__ws_fini(c->ws);
   free(c);
 }
 
@@ -165,6 +188,13 @@ int tc_ws_conn_send_frames(tc_ws_conn_t *c, const void *p, size_t len) {
   int q = wsc_check_queue(c);
   if (q) return q;
   return tc_io_conn_write(c->io, p, len);
+}
+
+int tc_ws_conn_send_shared(tc_ws_conn_t *c, tc_io_shared_t *m) {
+  if (tc_ws_state(c->ws) != TC_WS_OPEN) return TC_ECLOSED;
+  int q = wsc_check_queue(c);
+  if (q) return q;
+  return tc_io_conn_write_shared(c->io, m);
 }
 
 int tc_ws_conn_ping(tc_ws_conn_t *c, const void *p, size_t len) {

@@ -51,7 +51,7 @@ int tc_ws_endpoint_accept(tc_ws_endpoint_t *rt, tc_http_exchange_t *x, void *dat
 
   char accept[29];
   tc_ws_accept_key(up.key, accept);
-  tc_ws_conn_t *c = calloc(1, sizeof *c);
+  tc_ws_conn_t *c = tc__ws_conn_new();
   if (!c) {
     tc_buf_free(&ext);
     return refuse(x, 503);

@@ -26,9 +26,10 @@ typedef struct tc_ws_conn_shared {
   tc_slice_t hs_request, hs_response; /* only during an on_open, with keep_handshake */
 } tc_ws_conn_shared_t;
 
+/* Allocated with its endpoint behind it (tc__ws_conn_new), so that a connection is one block. */
 struct tc_ws_conn {
   tc_io_conn_t *io;
-  tc_ws_t *ws;
+  tc_ws_t *ws; /* the endpoint behind the struct, once started; NULL before */
   tc_ws_conn_shared_t *sh;
   void *data; /* the application's per-connection data */
   const char *protocol;
@@ -42,7 +43,16 @@ struct tc_ws_conn {
   unsigned deflate : 1;
 };
 
-extern const tc_io_handler_t tc__ws_conn_handler;
+/* The endpoint without an allocation of its own (ws.c): its size, and setting it up and
+ * tearing it down in memory the caller provides (tc_ws_new's errors). */
+size_t tc__ws_size(void);
+int tc__ws_init(tc_ws_t *ws, const tc_ws_config_t *cfg, const tc_ws_deflate_params_t *deflate,
+                void *ud);
+void tc__ws_fini(tc_ws_t *ws);
+
+/* A zeroed connection with room for its endpoint; released with free() until started, and with
+ * tc__ws_conn_free after. NULL when out of memory. */
+tc_ws_conn_t *tc__ws_conn_new(void);
 
 /* Fills sh->wcfg from sh->opts (set opts first). */
 void tc__ws_shared_init(tc_ws_conn_shared_t *sh, int client,

@@ -7,46 +7,79 @@
 #define TC_WS_DEFAULT_MAX_MESSAGE ((uint64_t)16 << 20)
 #define TC_WS_DEFAULT_THRESHOLD 64
 
+/* A message assembled from fragments, or inflated: only while there is one. */
+typedef struct ws_msg {
+  tc_buf_t buf;
+  size_t checked; /* bytes of buf already UTF-8 checked (inflated text) */
+} ws_msg_t;
+
 struct tc_ws {
   const tc_ws_config_t *cfg;
   void *ud;
-  uint64_t max_message;
   tc_ws_deflate_t *deflate;
-  tc_ws_state_t state;
-  int close_code;
-  uint8_t reason_len;
   char *reason; /* allocated when a close arrives: idle connections carry no room for it */
 
   /* The frame at the front of the caller's bytes: its header is judged and `done` bytes of its
    * payload are already unmasked and checked in place. */
   tc_ws_frame_t f;
   uint64_t done;
-  unsigned in_frame : 1;
 
-  /* The message being assembled from fragments, or inflated. */
+  uint64_t msg_raw; /* wire bytes of the message in progress so far */
+  ws_msg_t *msg;
+  tc_utf8_t utf8;
+  uint16_t close_code;
+  uint8_t state; /* tc_ws_state_t */
+  uint8_t reason_len;
   uint8_t msg_opcode; /* 0 when no message is in progress */
   unsigned msg_compressed : 1;
-  tc_buf_t msg;
-  size_t msg_checked; /* bytes of msg already UTF-8 checked (inflated text) */
-  uint64_t msg_raw;   /* wire bytes of the message so far */
-  tc_utf8_t utf8;
+  unsigned in_frame : 1;
 };
+
+static uint64_t max_message(const tc_ws_t *ws) {
+  return ws->cfg->max_message ? ws->cfg->max_message : TC_WS_DEFAULT_MAX_MESSAGE;
+}
+
+static ws_msg_t *msg_get(tc_ws_t *ws) {
+  if (!ws->msg) ws->msg = calloc(1, sizeof *ws->msg);
+  return ws->msg;
+}
+
+static void msg_free(tc_ws_t *ws) {
+  if (!ws->msg) return;
+  tc_buf_free(&ws->msg->buf);
+  free(ws->msg);
+  ws->msg = NULL;
+}
+
+size_t tc__ws_size(void) {
+  return sizeof(tc_ws_t);
+}
+
+int tc__ws_init(tc_ws_t *ws, const tc_ws_config_t *cfg, const tc_ws_deflate_params_t *deflate,
+                void *ud) {
+  if (cfg->client && !cfg->random) return TC_EINVAL;
+  *ws = (tc_ws_t){.cfg = cfg};
+  ws->ud = ud;
+  ws->close_code = TC_WS_CLOSE_ABNORMAL;
+  if (deflate)
+    return tc_ws_deflate_new(deflate, !cfg->client, cfg->deflate_mem_level, &ws->deflate);
+  return 0;
+}
+
+void tc__ws_fini(tc_ws_t *ws) {
+  tc_ws_deflate_free(ws->deflate);
+  msg_free(ws);
+  free(ws->reason);
+}
 
 int tc_ws_new(const tc_ws_config_t *cfg, const tc_ws_deflate_params_t *deflate, void *ud,
               tc_ws_t **out) {
-  if (cfg->client && !cfg->random) return TC_EINVAL;
-  tc_ws_t *ws = calloc(1, sizeof *ws);
+  tc_ws_t *ws = malloc(sizeof *ws);
   if (!ws) return TC_ENOMEM;
-  ws->cfg = cfg;
-  ws->ud = ud;
-  ws->max_message = cfg->max_message ? cfg->max_message : TC_WS_DEFAULT_MAX_MESSAGE;
-  ws->close_code = TC_WS_CLOSE_ABNORMAL;
-  if (deflate) {
-    int r = tc_ws_deflate_new(deflate, !cfg->client, cfg->deflate_mem_level, &ws->deflate);
-    if (r) {
-      free(ws);
-      return r;
-    }
+  int r = tc__ws_init(ws, cfg, deflate, ud);
+  if (r) {
+    free(ws);
+    return r;
   }
   *out = ws;
   return 0;
@@ -54,9 +87,7 @@ int tc_ws_new(const tc_ws_config_t *cfg, const tc_ws_deflate_params_t *deflate, 
 
 void tc_ws_free(tc_ws_t *ws) {
   if (!ws) return;
-  tc_ws_deflate_free(ws->deflate);
-  tc_buf_free(&ws->msg);
-  free(ws->reason);
+  tc__ws_fini(ws);
   free(ws);
 }
 
@@ -192,20 +223,19 @@ static void set_reason(tc_ws_t *ws, const char *s, size_t n) {
 static ssize_t fail(tc_ws_t *ws, int code, const char *why, tc_buf_t *out) {
   if (ws->state == TC_WS_OPEN) put_close(ws, code, why, strlen(why), out);
   ws->state = TC_WS_FAILED;
-  ws->close_code = code;
+  ws->close_code = (uint16_t)code;
   set_reason(ws, why, strlen(why));
-  tc_buf_free(&ws->msg);
+  msg_free(ws);
   return TC_ECLOSED;
 }
 
 static void message_reset(tc_ws_t *ws) {
   ws->msg_opcode = 0;
   ws->msg_compressed = 0;
-  ws->msg_checked = 0;
   ws->msg_raw = 0;
   ws->utf8.state = 0;
   /* An idle connection keeps no message buffer. */
-  tc_buf_free(&ws->msg);
+  msg_free(ws);
 }
 
 /* Judges a new frame header against the role, the extensions and the message in progress. */
@@ -227,7 +257,7 @@ static ssize_t check_header(tc_ws_t *ws, const tc_ws_frame_t *f, tc_buf_t *out) 
     return fail(ws, TC_WS_CLOSE_PROTOCOL, "continuation without a message", out);
   if (f->opcode != TC_WS_OP_CONT && ws->msg_opcode)
     return fail(ws, TC_WS_CLOSE_PROTOCOL, "new message inside a fragmented one", out);
-  uint64_t limit = ws->max_message;
+  uint64_t limit = max_message(ws);
   /* Compressed bytes can exceed the plain size a little for data that does not compress. */
   if (f->rsv1 || ws->msg_compressed) limit += limit / 64 + 64;
   if (f->payload_len > limit || ws->msg_raw + f->payload_len > limit)
@@ -251,7 +281,7 @@ static ssize_t on_close_frame(tc_ws_t *ws, const uint8_t *p, size_t len, tc_buf_
     if (tc_utf8_check(p + 2, len - 2) < 0)
       return fail(ws, TC_WS_CLOSE_INVALID_DATA, "close reason is not UTF-8", out);
   }
-  ws->close_code = code;
+  ws->close_code = (uint16_t)code;
   set_reason(ws, (const char *)p + (len >= 2 ? 2 : 0), len >= 2 ? len - 2 : 0);
   if (ws->state == TC_WS_OPEN) {
     /* Answer with the same code, as endpoints usually do (section 5.5.1). */
@@ -284,29 +314,31 @@ static void deliver(tc_ws_t *ws, int opcode, uint8_t *p, size_t len) {
 /* A complete data frame whose payload is unmasked (and, uncompressed text, checked). */
 static ssize_t on_data_frame(tc_ws_t *ws, uint8_t *p, size_t len, tc_buf_t *out) {
   int fin = ws->f.fin;
+  ws_msg_t *m = ws->msg;
   if (ws->msg_compressed) {
-    int r = tc_ws_deflate_decompress(ws->deflate, p, len, fin, &ws->msg, ws->max_message);
+    if (!(m = msg_get(ws))) return TC_ENOMEM;
+    int r = tc_ws_deflate_decompress(ws->deflate, p, len, fin, &m->buf, max_message(ws));
     if (r == TC_E2BIG) return fail(ws, TC_WS_CLOSE_TOO_BIG, "message too big", out);
     if (r == TC_ENOMEM) return TC_ENOMEM;
     if (r < 0) return fail(ws, TC_WS_CLOSE_INVALID_DATA, "invalid compressed data", out);
-    if (ws->msg_opcode == TC_WS_OP_TEXT && ws->msg.len > ws->msg_checked) {
-      if (tc_utf8_feed(&ws->utf8, tc_buf_data(&ws->msg) + ws->msg_checked,
-                       ws->msg.len - ws->msg_checked) < 0)
+    if (ws->msg_opcode == TC_WS_OP_TEXT && m->buf.len > m->checked) {
+      if (tc_utf8_feed(&ws->utf8, tc_buf_data(&m->buf) + m->checked, m->buf.len - m->checked) < 0)
         return fail(ws, TC_WS_CLOSE_INVALID_DATA, "invalid UTF-8", out);
-      ws->msg_checked = ws->msg.len;
+      m->checked = m->buf.len;
     }
-  } else if (fin && ws->msg.len == 0 && ws->msg_raw == len) {
+  } else if (fin && (!m || m->buf.len == 0) && ws->msg_raw == len) {
     /* A whole message in one frame: hand it over where it lies, without a copy. */
   } else {
-    int r = tc_buf_append(&ws->msg, p, len);
+    if (!m && !(m = msg_get(ws))) return TC_ENOMEM;
+    int r = tc_buf_append(&m->buf, p, len);
     if (r) return r;
   }
   if (!fin) return 0;
   if (ws->msg_opcode == TC_WS_OP_TEXT && !tc_utf8_complete(&ws->utf8))
     return fail(ws, TC_WS_CLOSE_INVALID_DATA, "invalid UTF-8", out);
   int opcode = ws->msg_opcode;
-  if (ws->msg_compressed || ws->msg.len)
-    deliver(ws, opcode, tc_buf_data(&ws->msg), ws->msg.len);
+  if (m && (ws->msg_compressed || m->buf.len))
+    deliver(ws, opcode, tc_buf_data(&m->buf), m->buf.len);
   else
     deliver(ws, opcode, p, len);
   message_reset(ws);

@@ -384,11 +384,12 @@ static void test_shared(void) {
   TC_CHECK_EQ_INT(m->hdr_len, 10);
   TC_CHECK(m->frame[0] == 0x82 && m->frame[1] == 127);
   TC_CHECK(!memcmp(m->frame + 10, big, sizeof big));
+  TC_CHECK(m->io.p == m->frame && m->io.len == 10 + sizeof big);
   size_t n;
   const char *b64 = tc__eio_shared_b64(m, &n);
   TC_CHECK(b64 && n == 1 + (sizeof big + 2) / 3 * 4 && b64[0] == 'b');
   TC_CHECK(tc__eio_shared_b64(m, &n) == b64);
-  m->refs++;
+  m->io.refs++;
   tc_eio_shared_unref(m);
   tc_eio_shared_unref(m);
   tc_eio_shared_unref(NULL);

@@ -21,6 +21,8 @@ typedef struct fixture {
   uv_timer_t resume_timer;
   tc_io_conn_t *paused;
   char file_path[64];
+  tc_io_shared_t *small, *big; /* for the shared-output commands */
+  int shared_frees;
 } fixture_t;
 
 static void on_resume(uv_timer_t *t);
@@ -44,6 +46,27 @@ static ssize_t line_on_data(tc_io_conn_t *c, uint8_t *p, size_t len) {
     tc_io_conn_write(c, "<", 1);
     tc_io_conn_sendfile(c, fd, 0, (uint64_t)st.st_size);
     tc_io_conn_write(c, ">\n", 2);
+    return (ssize_t)n;
+  }
+  /* Shared bytes: borrowed when nothing waits, copied behind other output, in order. */
+  if (n == 8 && memcmp(p, "s:mixed", 7) == 0) {
+    tc_io_conn_write_shared(c, fx->small);
+    tc_io_conn_write(c, "|", 1);
+    tc_io_conn_write_shared(c, fx->small);
+    return (ssize_t)n;
+  }
+  if (n == 6 && memcmp(p, "s:one", 5) == 0) {
+    tc_io_conn_write_shared(c, fx->small);
+    return (ssize_t)n;
+  }
+  if (n == 6 && memcmp(p, "s:big", 5) == 0) {
+    tc_io_conn_write_shared(c, fx->big);
+    tc_io_conn_write_shared(c, fx->small);
+    return (ssize_t)n;
+  }
+  if (n == 6 && memcmp(p, "s:bye", 5) == 0) {
+    tc_io_conn_write_shared(c, fx->big);
+    tc_io_conn_abort(c, 0);
     return (ssize_t)n;
   }
   if (n == 6 && memcmp(p, "sleep", 5) == 0) {
@@ -197,6 +220,81 @@ static void test_sendfile_order(void) {
   fixture_done(&fx);
 }
 
+/* ---- shared output -----------------------------------------------------------------------------
+ */
+
+#define BIG_LEN (8u << 20)
+
+typedef struct shared_bytes {
+  tc_io_shared_t m;
+  fixture_t *fx;
+  uint8_t data[];
+} shared_bytes_t;
+
+static void shared_free(tc_io_shared_t *m) {
+  shared_bytes_t *b = (shared_bytes_t *)(void *)m;
+  b->fx->shared_frees++;
+  free(b);
+}
+
+static tc_io_shared_t *shared_make(fixture_t *fx, size_t len, char base) {
+  shared_bytes_t *b = malloc(sizeof *b + len);
+  for (size_t i = 0; i < len; i++) b->data[i] = (uint8_t)(base + (char)(i % 26));
+  b->fx = fx;
+  b->m = (tc_io_shared_t){.refs = 1, .p = b->data, .len = len, .free = shared_free};
+  return &b->m;
+}
+
+static void recv_exact(int fd, uint8_t *buf, size_t len) {
+  size_t n = 0;
+  while (n < len) {
+    ssize_t r = recv(fd, buf + n, len - n, 0);
+    if (r <= 0) break;
+    n += (size_t)r;
+  }
+  TC_CHECK_EQ_INT(n, len);
+}
+
+static void client_shared(tc_test_client_t *tc) {
+  fixture_t *fx = tc->ud;
+  const tc_io_shared_t *s = fx->small, *b = fx->big;
+  int fd = tc_test_connect(tc->port);
+  uint8_t *got = malloc(BIG_LEN + 256);
+  tc_test_send_str(fd, "s:mixed\n");
+  recv_exact(fd, got, 2 * s->len + 1);
+  TC_CHECK(!memcmp(got, s->p, s->len) && got[s->len] == '|' &&
+           !memcmp(got + s->len + 1, s->p, s->len));
+  tc_test_send_str(fd, "s:one\n");
+  recv_exact(fd, got, s->len);
+  TC_CHECK(!memcmp(got, s->p, s->len));
+  /* Read late, so the big one is only partly sent and the rest copied. */
+  tc_test_send_str(fd, "s:big\n");
+  usleep(200000);
+  recv_exact(fd, got, b->len + s->len);
+  TC_CHECK(!memcmp(got, b->p, b->len) && !memcmp(got + b->len, s->p, s->len));
+  /* Gone with the bytes still borrowed: the reference goes with it. */
+  tc_test_send_str(fd, "s:bye\n");
+  usleep(100000);
+  close(fd);
+  free(got);
+}
+
+static void test_shared_output(void) {
+  fixture_t fx;
+  fixture_init(&fx);
+  fx.small = shared_make(&fx, 100, 'a');
+  fx.big = shared_make(&fx, BIG_LEN, 'A');
+  tc_test_run_client(&fx.loop, tc_io_listener_port(fx.l), client_shared, &fx);
+  uv_run(&fx.loop, UV_RUN_NOWAIT);
+  TC_CHECK_EQ_INT(fx.closes, 1);
+  TC_CHECK_EQ_INT(fx.small->refs, 1);
+  TC_CHECK_EQ_INT(fx.big->refs, 1);
+  tc_io_shared_unref(fx.small);
+  tc_io_shared_unref(fx.big);
+  TC_CHECK_EQ_INT(fx.shared_frees, 2);
+  fixture_done(&fx);
+}
+
 static void client_timeout(tc_test_client_t *tc) {
   int fd = tc_test_connect(tc->port);
   tc_test_send_str(fd, "sleep\n");
@@ -249,6 +347,7 @@ int main(void) {
   TC_RUN(test_partial_and_pipelined);
   TC_RUN(test_pause_resume);
   TC_RUN(test_sendfile_order);
+  TC_RUN(test_shared_output);
   TC_RUN(test_timeout);
   TC_RUN(test_abrupt_disconnects);
   return tc_test_end();

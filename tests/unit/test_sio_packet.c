@@ -275,7 +275,7 @@ static void test_reassembly(void) {
   /* A plain packet afterwards, then a namespaced binary one with an empty attachment. */
   TC_CHECK_EQ_INT(feed(&d, 0, "2[\"x\"]", 6, &m), 1);
   TC_CHECK_SLICE(m.pkt.event, "\"x\"");
-  TC_CHECK(d.offs == NULL);
+  TC_CHECK(d.bin == NULL);
   const char *h2 = "61-/chat,4[{\"_placeholder\":true,\"num\":0}]";
   TC_CHECK_EQ_INT(feed(&d, 0, h2, strlen(h2), &m), 0);
   TC_CHECK_EQ_INT(feed(&d, 1, "", 0, &m), 1);
@@ -288,7 +288,7 @@ static void test_reassembly(void) {
   TC_CHECK_EQ_INT(feed(&d, 1, "\x01", 1, &m), TC_EPROTO);
   TC_CHECK_EQ_INT(feed(&d, 0, head, strlen(head), &m), 0);
   TC_CHECK_EQ_INT(feed(&d, 0, "2[\"x\"]", 6, &m), TC_EPROTO);
-  TC_CHECK(d.offs == NULL); /* reset after an error */
+  TC_CHECK(d.bin == NULL); /* reset after an error */
   const char *h3 = "51-[\"a\",{\"_placeholder\":true,\"num\":1}]";
   TC_CHECK_EQ_INT(feed(&d, 0, h3, strlen(h3), &m), 0);
   TC_CHECK_EQ_INT(feed(&d, 1, "z", 1, &m), TC_EPROTO);

@@ -561,6 +561,82 @@ static void test_rooms_broadcast(void) {
   server_down();
 }
 
+/* The room named by a socket's id: the socket is in it from the start, may leave and join it
+ * again, and others may join it too. */
+static char room_names[256];
+
+static void collect_room(const char *room, void *ud) {
+  (void)ud;
+  strcat(room_names, room);
+  strcat(room_names, ";");
+}
+
+static void test_id_rooms(void) {
+  server_up(NULL);
+  tc_sio_nsp_handlers_t h = {.on_connection = on_conn_collect};
+  tc_sio_nsp_set_handlers(srv->main, &h, NULL);
+  nsocks = 0;
+  fconn_t *f[3];
+  for (int i = 0; i < 3; i++) {
+    f[i] = conn_open();
+    in(f[i], "0");
+    conn_clear(f[i]);
+  }
+  const char *id0 = tc_sio_id(socks[0]);
+  TC_CHECK_EQ_INT(tc_sio_room_size(srv->main, id0), 1);
+  TC_CHECK(tc_sio_in_room(socks[0], id0));
+  TC_CHECK(!tc_sio_in_room(socks[1], id0));
+  tc_sio_join(socks[0], "red");
+  room_names[0] = 0;
+  tc_sio_rooms(socks[0], collect_room, NULL);
+  char want[64];
+  snprintf(want, sizeof want, "red;%s;", id0);
+  TC_CHECK(strcmp(room_names, want) == 0);
+
+  /* Another socket joins socket 0's room: both get what goes there, each once. */
+  tc_sio_join(socks[1], id0);
+  TC_CHECK_EQ_INT(tc_sio_room_size(srv->main, id0), 2);
+  const char *to0[] = {id0, id0};
+  tc_sio_target_t t = {.rooms = to0, .num_rooms = 2};
+  tc_sio_emit_t e = {.event = "hi"};
+  TC_CHECK_EQ_INT(tc_sio_broadcast(srv->main, &t, &e), 0);
+  TC_CHECK_EQ_INT(f[0]->n, 1);
+  TC_CHECK_EQ_INT(f[1]->n, 1);
+  TC_CHECK_EQ_INT(f[2]->n, 0);
+  /* Excluding the room excludes both. */
+  tc_sio_target_t ex = {.except = to0, .num_except = 1};
+  tc_sio_broadcast(srv->main, &ex, &e);
+  TC_CHECK_EQ_INT(f[0]->n, 1);
+  TC_CHECK_EQ_INT(f[1]->n, 1);
+  TC_CHECK_EQ_INT(f[2]->n, 1);
+
+  /* Socket 0 leaves its own room: only the other member is left. */
+  tc_sio_leave(socks[0], id0);
+  TC_CHECK(!tc_sio_in_room(socks[0], id0));
+  TC_CHECK_EQ_INT(tc_sio_room_size(srv->main, id0), 1);
+  tc_sio_broadcast(srv->main, &t, &e);
+  TC_CHECK_EQ_INT(f[0]->n, 1);
+  TC_CHECK_EQ_INT(f[1]->n, 2);
+  /* And joins it again, now as the newest of its rooms. */
+  tc_sio_join(socks[0], id0);
+  TC_CHECK_EQ_INT(tc_sio_room_size(srv->main, id0), 2);
+  room_names[0] = 0;
+  tc_sio_rooms(socks[0], collect_room, NULL);
+  snprintf(want, sizeof want, "%s;red;", id0);
+  TC_CHECK(strcmp(room_names, want) == 0);
+
+  /* Gone: its own room with it; the other member stays until it leaves. */
+  char saved[24];
+  snprintf(saved, sizeof saved, "%s", id0);
+  conn_free(f[0]);
+  TC_CHECK_EQ_INT(tc_sio_room_size(srv->main, saved), 1);
+  tc_sio_leave(socks[1], saved);
+  TC_CHECK_EQ_INT(tc_sio_room_size(srv->main, saved), 0);
+  conn_free(f[1]);
+  conn_free(f[2]);
+  server_down();
+}
+
 /* ---- Acknowledgements from clients ----------------------------------------------------------- */
 
 static int ack_err = 99;
@@ -860,6 +936,7 @@ int main(void) {
   TC_RUN(test_connect_timeout);
   TC_RUN(test_middlewares);
   TC_RUN(test_rooms_broadcast);
+  TC_RUN(test_id_rooms);
   TC_RUN(test_server_acks);
   TC_RUN(test_dynamic);
   TC_RUN(test_recovery);
