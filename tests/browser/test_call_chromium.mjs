@@ -13,8 +13,9 @@
 //
 // WebRTC needs a network, so the test runs in a network namespace of its own holding only the
 // loopback interface: nothing leaves the machine, and ICE can only find 127.0.0.1. The test starts
-// itself again under `unshare -n` (as root); where it cannot, it is skipped (exit 77), except
-// under CI=true, where it fails.
+// itself again under `unshare -n` (as root) or `unshare -r -n` (in a user namespace, where the
+// kernel allows them); where neither works, it is skipped (exit 77), except under CI=true, where
+// it fails.
 //
 // Env: TINCAN_BIN, TINCAN_SRC, TINCAN_BUILD; CHROMIUM (default /usr/bin/chromium).
 
@@ -41,7 +42,14 @@ const t = checklist();
 // ---- the namespace -------------------------------------------------------------------------------
 
 function startInNamespace() {
-  const probe = spawnSync('unshare', ['-n', 'sh', '-c', UP_LO], { encoding: 'utf8' });
+  // As root a network namespace alone; otherwise inside a user namespace of our own, where the
+  // kernel allows unprivileged ones.
+  let flags = ['-n'];
+  let probe = spawnSync('unshare', [...flags, 'sh', '-c', UP_LO], { encoding: 'utf8' });
+  if (probe.status !== 0) {
+    flags = ['-r', '-n'];
+    probe = spawnSync('unshare', [...flags, 'sh', '-c', UP_LO], { encoding: 'utf8' });
+  }
   if (probe.status !== 0) {
     const why = (probe.error ? probe.error.message : probe.stderr).trim();
     if (process.env.CI === 'true') {
@@ -53,7 +61,7 @@ function startInNamespace() {
     }
     return;
   }
-  const child = spawn('unshare', ['-n', 'sh', '-c', `${UP_LO} && exec "$0" "$@"`, process.execPath,
+  const child = spawn('unshare', [...flags, 'sh', '-c', `${UP_LO} && exec "$0" "$@"`, process.execPath,
                                   fileURLToPath(import.meta.url)],
                       { stdio: 'inherit', env: { ...process.env, [IN_NAMESPACE]: '1' } });
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => child.kill(sig));
