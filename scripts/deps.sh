@@ -17,8 +17,8 @@ want+=(libcmark-dev)
 want+=(openssl python3-websockets chromium)
 # coturn's turnutils_stunclient and aioice (aiortc's ICE library) are the real STUN clients of the
 # STUN interop test; iproute2 and util-linux give the browser call test its loopback-only network
-# namespace.
-want+=(coturn python3-aioice iproute2 util-linux)
+# namespace, and nftables the NAT of the STUN test's network lab.
+want+=(coturn python3-aioice iproute2 util-linux nftables)
 # A node from elsewhere (e.g. a newer one) is fine; Debian's would only get in its way.
 if ! command -v node >/dev/null 2>&1; then
   want+=(nodejs npm)

@@ -334,7 +334,10 @@ int tc_stun_server_handle(const tc_stun_server_cfg_t *cfg, const uint8_t *req, s
 typedef struct tc_stun_service tc_stun_service_t;
 
 typedef struct tc_stun_service_config {
-  const char *host;     /* address to bind ("127.0.0.1", "::", "0.0.0.0") */
+  /* Address to bind ("127.0.0.1", "::", "0.0.0.0"). For a wildcard, UDP binds each local
+   * address it covers (as found at start-up, up to 16), so that answers leave from the address
+   * the request came to; TCP binds the wildcard. */
+  const char *host;
   int port;             /* 0 picks one free for both UDP and TCP */
   unsigned udp : 1;     /* serve UDP */
   unsigned tcp : 1;     /* serve TCP */

@@ -2,12 +2,15 @@
  * answered by the sans-I/O responder (tc_stun_server_handle). See include/tincan/stun.h. */
 #include "tincan/stun.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* A TCP client that sends nothing for this long is closed (RFC 8489 section 6.2.2 asks servers to
  * keep a connection open for at least ten seconds after a request, so clients can reuse it). */
 #define TCP_IDLE_MS 30000
+/* UDP sockets at most: one per local address when the host is a wildcard. */
+#define MAX_UDP 16
 
 typedef struct stun_conn {
   struct stun_conn *prev, *next;
@@ -20,7 +23,8 @@ struct tc_stun_service {
   tc_io_t *io;
   tc_stun_server_cfg_t cfg;
   const tc_logger_t *log;
-  tc_io_udp_t *udp;
+  tc_io_udp_t *udp[MAX_UDP]; /* one per address served */
+  size_t nudp;
   tc_io_listener_t *tcp;
   tc_io_timeouts_t *idle;
   stun_conn_t *conns;
@@ -107,29 +111,73 @@ static void on_accept(tc_io_listener_t *l, tc_io_conn_t *c, void *ud) {
 
 /* ---- Service -------------------------------------------------------------------------------- */
 
-/* Binds UDP on port (0: any) and TCP on the port UDP got. With port 0 another program may hold
- * that TCP port: then a few more tries, each with a fresh UDP port. */
-static int bind_both(tc_stun_service_t *svc, const tc_stun_service_config_t *cfg) {
+static int is_wildcard(const char *host) {
+  return !strcmp(host, "0.0.0.0") || !strcmp(host, "::");
+}
+
+/* The addresses to bind UDP on. For a wildcard host, each address of the machine's interfaces
+ * that it covers: a UDP answer leaves from the address its socket is bound to, and one sent from
+ * a wildcard socket leaves from whichever address the route picks, which on a machine with more
+ * than one need not be the address the request came to; a NAT in front of the client then drops
+ * it. (TCP has no such problem: answers go back on the connection.) Interfaces that appear after
+ * start-up are not served. Returns the count (at least 1: host itself when nothing fits). */
+static size_t udp_hosts(const char *host, char (*out)[INET6_ADDRSTRLEN], size_t cap) {
+  size_t n = 0;
+  uv_interface_address_t *ifs;
+  int count;
+  if (is_wildcard(host) && uv_interface_addresses(&ifs, &count) == 0) {
+    int v6 = strchr(host, ':') != NULL;
+    for (int i = 0; i < count && n < cap; i++) {
+      char name[INET6_ADDRSTRLEN];
+      if (ifs[i].address.address4.sin_family == AF_INET) {
+        uv_ip4_name(&ifs[i].address.address4, name, sizeof name);
+      } else if (v6 && ifs[i].address.address6.sin6_family == AF_INET6 &&
+                 !IN6_IS_ADDR_LINKLOCAL(&ifs[i].address.address6.sin6_addr)) {
+        /* Link-local addresses would need their interface's scope; browsers do not use them
+         * for STUN servers. */
+        uv_ip6_name(&ifs[i].address.address6, name, sizeof name);
+      } else {
+        continue;
+      }
+      size_t j = 0;
+      while (j < n && strcmp(out[j], name)) j++;
+      if (j == n) memcpy(out[n++], name, sizeof name);
+    }
+    uv_free_interface_addresses(ifs, count);
+  }
+  if (!n) snprintf(out[n++], INET6_ADDRSTRLEN, "%s", host);
+  return n;
+}
+
+static void close_udp(tc_stun_service_t *svc) {
+  for (size_t i = 0; i < svc->nudp; i++) tc_io_udp_close(svc->udp[i]);
+  svc->nudp = 0;
+}
+
+/* Binds UDP on every address of udp_hosts, all on one port (0: any), then TCP on host and that
+ * port. With port 0 another program may hold that port for one of them: then a few more tries,
+ * each with a fresh port. */
+static int bind_all(tc_stun_service_t *svc, const tc_stun_service_config_t *cfg) {
+  char hosts[MAX_UDP][INET6_ADDRSTRLEN];
+  size_t nhosts = cfg->udp ? udp_hosts(cfg->host, hosts, MAX_UDP) : 0;
   int r = 0;
   for (int attempt = 0; attempt < (cfg->port ? 1 : 8); attempt++) {
-    if (cfg->udp &&
-        (r = tc_io_udp_bind(svc->io, cfg->host, cfg->port, on_datagram, svc, &svc->udp)) < 0)
-      return r;
-    int port = svc->udp ? tc_io_udp_port(svc->udp) : cfg->port;
-    if (!cfg->tcp) {
-      svc->port = port;
-      return 0;
+    int port = cfg->port;
+    for (size_t i = 0; i < nhosts && r == 0; i++) {
+      r = tc_io_udp_bind(svc->io, hosts[i], port, on_datagram, svc, &svc->udp[svc->nudp]);
+      if (r == 0 && !port) port = tc_io_udp_port(svc->udp[svc->nudp]);
+      if (r == 0) svc->nudp++;
     }
-    r = tc_io_listen(svc->io, cfg->host, port, on_accept, svc, &svc->tcp);
+    if (r == 0 && cfg->tcp) r = tc_io_listen(svc->io, cfg->host, port, on_accept, svc, &svc->tcp);
     if (r == 0) {
-      svc->port = tc_io_listener_port(svc->tcp);
+      svc->port = svc->tcp ? tc_io_listener_port(svc->tcp) : port;
       return 0;
     }
-    tc_io_udp_close(svc->udp);
-    svc->udp = NULL;
+    close_udp(svc);
     if (r != TC_EADDRINUSE) break;
+    r = 0;
   }
-  return r;
+  return r ? r : TC_EADDRINUSE;
 }
 
 int tc_stun_service_new(tc_io_t *io, const tc_stun_service_config_t *cfg, tc_stun_service_t **out) {
@@ -140,7 +188,7 @@ int tc_stun_service_new(tc_io_t *io, const tc_stun_service_config_t *cfg, tc_stu
   svc->log = cfg->log;
   svc->cfg = (tc_stun_server_cfg_t){.software = cfg->software};
   int r = tc_io_timeouts_new(io, TCP_IDLE_MS, &svc->idle);
-  if (!r) r = bind_both(svc, cfg);
+  if (!r) r = bind_all(svc, cfg);
   if (r) {
     svc_free(svc);
     return r;
@@ -156,8 +204,7 @@ int tc_stun_service_port(const tc_stun_service_t *svc) {
 void tc_stun_service_close(tc_stun_service_t *svc) {
   if (!svc || svc->closed) return;
   svc->closed = 1;
-  tc_io_udp_close(svc->udp);
-  svc->udp = NULL;
+  close_udp(svc);
   if (svc->tcp) tc_io_listener_close(svc->tcp);
   svc->tcp = NULL;
   if (!svc->conns) {
