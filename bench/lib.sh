@@ -57,6 +57,32 @@ free_port() {
   return 1
 }
 
+# wait_listening PORT LOG: waits (up to 10 s) until the server $srv_pid accepts on PORT; with PORT
+# empty, the port is read from a "listening on N" line in LOG. Sets $srv_port and returns 0; else
+# notes why in LOG, stops the server, clears $srv_pid and returns 1.
+wait_listening() {
+  local p=$1 log=$2 rc
+  for _ in $(seq 1 200); do
+    kill -0 "$srv_pid" 2>/dev/null || break
+    [[ -n "$p" ]] || p="$(sed -nE 's/.*listening on ([0-9]+).*/\1/p' "$log" | head -n1)"
+    if [[ -n "$p" ]] && ! port_free "$p"; then
+      # shellcheck disable=SC2034 # for the sourcing script
+      srv_port="$p"
+      return 0
+    fi
+    sleep 0.05
+  done
+  if kill -0 "$srv_pid" 2>/dev/null; then
+    echo "(no listening port after 10 s)" >>"$log"
+  else
+    wait "$srv_pid" 2>/dev/null && rc=0 || rc=$?
+    echo "(exited with status $rc)" >>"$log"
+  fi
+  stop "$srv_pid"
+  srv_pid=""
+  return 1
+}
+
 cpu_ticks() { # pid: "utime stime" of the whole process, in clock ticks (fields 14, 15 of stat)
   # The command name (field 2) may hold spaces; count from after its closing parenthesis.
   sed 's/.*) //' "/proc/$1/stat" | awk '{print $12, $13}'

@@ -112,23 +112,7 @@ start_server() {
   esac
   srv_pid=$!
   # Both serve TCP on the same port as UDP; once it accepts, the UDP check below follows.
-  for _ in $(seq 1 200); do
-    kill -0 "$srv_pid" 2>/dev/null || break
-    if ! port_free "$p"; then
-      srv_port="$p"
-      return 0
-    fi
-    sleep 0.05
-  done
-  if kill -0 "$srv_pid" 2>/dev/null; then
-    echo "(no listening port after 10 s)" >>"$log"
-  else
-    wait "$srv_pid" 2>/dev/null && rc=0 || rc=$?
-    echo "(exited with status $rc)" >>"$log"
-  fi
-  stop "$srv_pid"
-  srv_pid=""
-  return 1
+  wait_listening "$p" "$log"
 }
 
 # Before any load: a few requests from one socket, with and without FINGERPRINT, must all get

@@ -111,24 +111,7 @@ start_server() {
       ;;
   esac
   srv_pid=$!
-  for _ in $(seq 1 200); do
-    kill -0 "$srv_pid" 2>/dev/null || break
-    [[ -n "$p" ]] || p="$(sed -nE 's/.*listening on ([0-9]+).*/\1/p' "$log" | head -n1)"
-    if [[ -n "$p" ]] && ! port_free "$p"; then
-      srv_port="$p"
-      return 0
-    fi
-    sleep 0.05
-  done
-  if kill -0 "$srv_pid" 2>/dev/null; then
-    echo "(no listening port after 10 s)" >>"$log"
-  else
-    wait "$srv_pid" 2>/dev/null && rc=0 || rc=$?
-    echo "(exited with status $rc)" >>"$log"
-  fi
-  stop "$srv_pid"
-  srv_pid=""
-  return 1
+  wait_listening "$p" "$log"
 }
 
 # Content check before any load: tcload only checks sizes and types, so this makes sure each
