@@ -72,6 +72,12 @@ if tc_start "$tmp/tincan.err" http --stun-port 0 --ice-server stun:stun.example.
   got="$(curl -s -H 'Host: localhost:1234' "http://127.0.0.1:$port/api/ice-servers")"
   check_eq "ice servers: the STUN host is the one the page was loaded from" \
     "{\"iceServers\":[{\"urls\":[\"stun:localhost:$sport\"]},{\"urls\":[\"stun:stun.example.org:3478\"]}]}" "$got"
+  got="$(curl -s -o /dev/null -w '%{http_code} ' -X POST "http://127.0.0.1:$port/api/ice-servers")"
+  got+="$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: a_b~c' "http://127.0.0.1:$port/api/ice-servers")"
+  check_eq "ice servers: POST gets 405; a Host that cannot go in a URL gets no say" "405 200" "$got"
+  got="$(curl -s -H 'Host: a_b~c' "http://127.0.0.1:$port/api/ice-servers")"
+  check_eq "ice servers: with such a Host, the listening address stands in" \
+    "{\"iceServers\":[{\"urls\":[\"stun:127.0.0.1:$sport\"]},{\"urls\":[\"stun:stun.example.org:3478\"]}]}" "$got"
   tc_stop "ice servers: tincan" "$server_pid" "$tmp/tincan.err"
 else
   bad "ice servers: tincan starts" "$(cat "$tmp/tincan.err")"
