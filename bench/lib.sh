@@ -57,6 +57,22 @@ free_port() {
   return 1
 }
 
+# bench_scratch NAME: makes the scratch folder $tmp and, on exit (or INT/TERM), stops the server
+# $srv_pid and the load $load_pid still running and removes $tmp.
+bench_scratch() {
+  tmp="$(mktemp -d "${TMPDIR:-/tmp}/tincan-$1.XXXXXX")"
+  srv_pid=""
+  load_pid=""
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+# shellcheck disable=SC2317 # run by the EXIT trap
+bench_cleanup() {
+  stop "$load_pid"
+  stop "$srv_pid"
+  rm -rf "$tmp"
+}
+
 # wait_listening PORT LOG: waits (up to 10 s) until the server $srv_pid accepts on PORT; with PORT
 # empty, the port is read from a "listening on N" line in LOG. Sets $srv_port and returns 0; else
 # notes why in LOG, stops the server, clears $srv_pid and returns 1.

@@ -78,17 +78,7 @@ clk_tck="$(getconf CLK_TCK)"
 
 # ---- set-up ----------------------------------------------------------------------------------
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/tincan-siobench.XXXXXX")"
-srv_pid=""
-load_pid=""
-# shellcheck disable=SC2317 # run by the EXIT trap
-cleanup() {
-  stop "$load_pid"
-  stop "$srv_pid"
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_scratch siobench
 
 results="$tmp/results.tsv"
 : >"$results"

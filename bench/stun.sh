@@ -61,17 +61,7 @@ clk_tck="$(getconf CLK_TCK)"
 
 # ---- set-up ----------------------------------------------------------------------------------
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/tincan-stunbench.XXXXXX")"
-srv_pid=""
-load_pid=""
-# shellcheck disable=SC2317 # run by the EXIT trap
-cleanup() {
-  stop "$load_pid"
-  stop "$srv_pid"
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_scratch stunbench
 
 results="$tmp/results.tsv"
 : >"$results"

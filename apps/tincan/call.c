@@ -209,29 +209,27 @@ static void on_leave(tc_sio_socket_t *s, const tc_sio_event_t *ev, void *ud) {
   if (ev->ack_id >= 0) tc_sio_ack(s, ev->ack_id, tc_slice_str("{}"));
 }
 
-/* What each relayed event carries besides `to`: its one field, the JSON types it may have, and
- * its largest size as JSON text. */
+/* What each relayed event carries besides `to`: its one field, whether that is an object (or
+ * null) rather than a string, and its largest size as JSON text. */
 typedef struct relay_kind {
   const char *event;
   const char *field;
-  int allow_object, allow_null;
+  int object;
   size_t max_json;
 } relay_kind_t;
 
 /* The SDP limit counts its decoded text; as JSON it may take up to twice that (its line breaks
  * are escaped), which is checked exactly after decoding. */
-static const relay_kind_t relay_offer = {"offer", "sdp", 0, 0, 2 * TC_CALL_MAX_SDP + 2};
-static const relay_kind_t relay_answer = {"answer", "sdp", 0, 0, 2 * TC_CALL_MAX_SDP + 2};
-static const relay_kind_t relay_candidate = {"candidate", "candidate", 1, 1, TC_CALL_MAX_CANDIDATE};
+static const relay_kind_t relay_offer = {"offer", "sdp", 0, 2 * TC_CALL_MAX_SDP + 2};
+static const relay_kind_t relay_answer = {"answer", "sdp", 0, 2 * TC_CALL_MAX_SDP + 2};
+static const relay_kind_t relay_candidate = {"candidate", "candidate", 1, TC_CALL_MAX_CANDIDATE};
 
 /* Checks the payload field v of a relayed event. NULL, or what is wrong. */
 static const char *check_payload(const relay_kind_t *k, tc_slice_t v, char *err, size_t errlen) {
   tc_json_type_t t = tc_json_type(v);
-  int ok = k->allow_object ? (t == TC_JSON_OBJECT || (k->allow_null && t == TC_JSON_NULL))
-                           : t == TC_JSON_STRING;
+  int ok = k->object ? t == TC_JSON_OBJECT || t == TC_JSON_NULL : t == TC_JSON_STRING;
   if (!ok) {
-    snprintf(err, errlen, "%s must be %s", k->field,
-             k->allow_object ? "an object or null" : "a string");
+    snprintf(err, errlen, "%s must be %s", k->field, k->object ? "an object or null" : "a string");
     return err;
   }
   if (v.len > k->max_json) {
